@@ -1,0 +1,1 @@
+//! OS sandbox: Landlock, rlimits, env scrub, process-tree reaper. Being built.
