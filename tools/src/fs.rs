@@ -1,0 +1,39 @@
+//! The filesystem tools (`fs.read`, `fs.write`, `fs.edit`, `fs.list`, `fs.stat`, `fs.move`,
+//! `fs.delete`). Every path is opened beneath a directory fd (`beneath`), located from the
+//! policy's view of the path (`locate`); content is only ever read from or written to regular
+//! files, opened non-blocking and checked on the fd.
+
+mod beneath;
+pub mod delete;
+pub mod edit;
+pub mod list;
+mod locate;
+pub mod mv;
+pub mod read;
+pub mod stat;
+pub mod write;
+
+pub(crate) use beneath::fstat;
+pub use beneath::{RootDir, force_walk_fallback};
+pub(crate) use locate::{Located, locate};
+
+/// `utf8` or `base64`, for content read or written.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// UTF-8 text.
+    #[default]
+    Utf8,
+    /// Standard base64 with padding.
+    Base64,
+}

@@ -1,0 +1,193 @@
+//! From a path argument to "this directory fd + this relative path": inside the root the path is
+//! opened beneath the project root fd exactly as given (kernel order, so the kernel refuses any
+//! escape); outside it the policy's resolved path is used and walked from `/` without following
+//! any symlink, so the file opened is the one the policy checked.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::json;
+
+use super::beneath::{self, RootDir};
+use crate::policy::{Access, RealFs};
+use crate::{FailReason, Result, ToolContext, ToolError};
+
+/// A path ready to be opened.
+#[derive(Debug)]
+pub(crate) struct Located {
+    base: Arc<RootDir>,
+    /// Relative to `base`; empty = `base` itself.
+    pub(crate) rel: PathBuf,
+    /// Walk with `O_NOFOLLOW` everywhere instead of `openat2` (outside-root exceptions).
+    strict: bool,
+    /// What results show: relative to the root, or absolute outside it.
+    pub(crate) display: String,
+}
+
+fn slash() -> io::Result<Arc<RootDir>> {
+    static SLASH: OnceLock<Arc<RootDir>> = OnceLock::new();
+    if let Some(s) = SLASH.get() {
+        return Ok(s.clone());
+    }
+    let s = Arc::new(RootDir::open(Path::new("/"))?);
+    Ok(SLASH.get_or_init(|| s).clone())
+}
+
+/// Folds `.` and `..` lexically (never above `/`).
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => out.push("/"),
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+fn display_rel(rel: &Path) -> String {
+    if rel.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        rel.to_string_lossy().into_owned()
+    }
+}
+
+/// Locates `raw` for `access`. Paths inside the root (lexically) skip the policy resolver: the
+/// kernel enforces containment when they are opened. Others go through `PolicySet::check_path`.
+pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Located> {
+    if raw.contains('\0') {
+        return Err(ToolError::InvalidPath {
+            path: raw.to_owned(),
+            reason: "nul_byte",
+        });
+    }
+    if raw.len() > 4096 {
+        return Err(ToolError::InvalidPath {
+            path: raw.chars().take(64).collect(),
+            reason: "too_long",
+        });
+    }
+    let root = ctx.root.path();
+    let raw_path = Path::new(raw);
+    let joined = if raw_path.is_absolute() {
+        raw_path.to_path_buf()
+    } else {
+        root.join(raw_path)
+    };
+    let lexical = normalize(&joined);
+    if let Ok(rel_lex) = lexical.strip_prefix(root) {
+        let rel = if raw_path.is_absolute() {
+            raw_path
+                .strip_prefix(root)
+                .map_or_else(|_| rel_lex.to_path_buf(), Path::to_path_buf)
+        } else {
+            raw_path.to_path_buf()
+        };
+        return Ok(Located {
+            base: ctx.root.clone(),
+            rel,
+            strict: false,
+            display: display_rel(rel_lex),
+        });
+    }
+    let checked = ctx.policy.check_path(raw, access, None, None, &RealFs)?;
+    let resolved = checked.resolved;
+    if let Ok(rel) = resolved.strip_prefix(root) {
+        return Ok(Located {
+            base: ctx.root.clone(),
+            rel: rel.to_path_buf(),
+            strict: false,
+            display: display_rel(rel),
+        });
+    }
+    // INVARIANT: `resolved` is absolute and free of symlinks as of the check; the strict walk
+    // refuses any symlink that appears later.
+    let rel = resolved
+        .strip_prefix("/")
+        .unwrap_or(&resolved)
+        .to_path_buf();
+    Ok(Located {
+        base: slash().map_err(|e| ToolError::from_io(&e, raw))?,
+        rel,
+        strict: true,
+        display: resolved.to_string_lossy().into_owned(),
+    })
+}
+
+impl Located {
+    /// Opens the path itself.
+    pub(crate) fn open(&self, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+        self.open_rel(&self.rel, flags, mode)
+    }
+
+    fn open_rel(&self, rel: &Path, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+        if self.strict {
+            beneath::force_walk_open(self.base.as_fd(), rel, flags, mode)
+        } else {
+            beneath::open_beneath(self.base.as_fd(), rel, flags, mode)
+        }
+    }
+
+    /// The final component and the directory holding it, for operations that act on a name
+    /// (create, rename, unlink, lstat) and never follow a final symlink.
+    pub(crate) fn split(&self) -> Result<(PathBuf, PathBuf)> {
+        let rel = match self.rel.components().next_back() {
+            Some(Component::Normal(_)) => self.rel.clone(),
+            _ => normalize(&Path::new("/").join(&self.rel))
+                .strip_prefix("/")
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        match (rel.parent(), rel.file_name()) {
+            (Some(parent), Some(name)) => Ok((parent.to_path_buf(), PathBuf::from(name))),
+            _ => Err(ToolError::failed_with(
+                FailReason::PermissionDenied,
+                format!("`{}` is an allowed root itself", self.display),
+                json!({ "path": self.display }),
+            )),
+        }
+    }
+
+    /// Opens the directory holding the final component (`O_PATH | O_DIRECTORY`), creating
+    /// missing directories beneath the base when `create` is set.
+    pub(crate) fn open_parent(&self, parent: &Path, create: bool) -> Result<OwnedFd> {
+        let flags = libc::O_PATH | libc::O_DIRECTORY;
+        match self.open_rel(parent, flags, 0) {
+            Ok(fd) => Ok(fd),
+            Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => {
+                let mut cur = PathBuf::new();
+                let mut fd = self.open_rel(&cur, flags, 0).map_err(|e| self.err(&e))?;
+                for c in parent.components() {
+                    cur.push(c);
+                    fd = match self.open_rel(&cur, flags, 0) {
+                        Ok(fd) => fd,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                            let name = Path::new(c.as_os_str());
+                            match beneath::mkdirat(fd.as_fd(), name, 0o755) {
+                                Ok(()) => {}
+                                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                                Err(e) => return Err(self.err(&e)),
+                            }
+                            self.open_rel(&cur, flags, 0).map_err(|e| self.err(&e))?
+                        }
+                        Err(e) => return Err(self.err(&e)),
+                    };
+                }
+                Ok(fd)
+            }
+            Err(e) => Err(self.err(&e)),
+        }
+    }
+
+    /// Maps an OS error on this path.
+    pub(crate) fn err(&self, e: &io::Error) -> ToolError {
+        ToolError::from_io(e, &self.display)
+    }
+}
