@@ -168,10 +168,22 @@ pub(crate) fn parse_yaml_mapping(yaml: &str) -> Result<Map<String, Value>, TextE
             Some(Ok(v)) => v,
             _ => {
                 // Front matter starts on file line 2.
-                let line = first.location().map(|l| l.line() + 1);
-                let msg = first.to_string();
-                let msg = msg.lines().next().unwrap_or("invalid yaml").to_owned();
-                return Err(TextError::FrontMatter { message: msg, line });
+                let location = first.location();
+                let line = location.map(|l| l.line() + 1);
+                let text = first.to_string();
+                let mut msg = text.lines().next().unwrap_or("invalid yaml").trim();
+                msg = msg.strip_prefix("error:").unwrap_or(msg).trim();
+                // Drop saphyr's own `line x column y:` prefix; we report file lines.
+                if msg.starts_with("line ") {
+                    if let Some((_, rest)) = msg.split_once(": ") {
+                        msg = rest;
+                    }
+                }
+                let message = match location {
+                    Some(l) => format!("column {}: {msg}", l.column()),
+                    None => msg.to_owned(),
+                };
+                return Err(TextError::FrontMatter { message, line });
             }
         },
     };
