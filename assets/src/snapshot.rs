@@ -340,7 +340,9 @@ pub fn build_snapshot(
         }
         errors.extend(file_errors);
     }
-    errors.sort_by(|a, b| (&a.path, a.reason, &a.message).cmp(&(&b.path, b.reason, &b.message)));
+    errors.sort_by(|a, b| {
+        (&a.path, a.reason, &a.message, &a.detail, a.line).cmp(&(&b.path, b.reason, &b.message, &b.detail, b.line))
+    });
     let mut skipped = sources.skipped;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
 

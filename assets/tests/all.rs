@@ -2,4 +2,8 @@
 
 mod support;
 
+mod files;
 mod formats;
+mod order;
+mod search;
+mod store;

@@ -33,3 +33,41 @@ pub async fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A project in a temp dir with its layout created.
+pub struct Project {
+    /// Keeps the temp dir alive.
+    pub dir: tempfile::TempDir,
+    /// `<root>/.codeward`.
+    pub data_dir: PathBuf,
+}
+
+impl Project {
+    /// A new empty project.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join(".codeward");
+        codeward_assets::ensure_layout(&data_dir).expect("layout");
+        Self { dir, data_dir }
+    }
+
+    /// The project root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file under the data dir, creating parents.
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.data_dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    /// Load options rooted here.
+    pub fn opts(&self, strict: bool) -> LoadOptions {
+        opts(strict, self.root())
+    }
+}
