@@ -259,8 +259,14 @@ impl Task {
                 batch.touch(at);
             }
             for p in &ev.event.paths {
-                if p == &self.config.data_dir && matches!(ev.event.kind, EventKind::Remove(_)) {
-                    *root_lost = true;
+                if p == &self.config.data_dir {
+                    // The data dir itself changed (deleted, replaced): reload everything.
+                    if matches!(ev.event.kind, EventKind::Remove(_)) {
+                        *root_lost = true;
+                    }
+                    batch.rescan = true;
+                    batch.events += 1;
+                    batch.touch(at);
                 }
                 if self.relevant(p) {
                     batch.paths.insert(self.report_path(p));

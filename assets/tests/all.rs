@@ -7,3 +7,4 @@ mod formats;
 mod order;
 mod search;
 mod store;
+mod watcher;
