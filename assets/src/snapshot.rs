@@ -287,10 +287,6 @@ impl AssetSnapshot {
             last_reload: None,
         }
     }
-
-    fn find_by_path(&self, kind: AssetKind, path: &std::path::Path) -> Option<&Asset> {
-        self.map(kind).values().find(|a| a.path == path)
-    }
 }
 
 /// Builds a snapshot from files already read (pure: no I/O). The result does not depend on
@@ -304,10 +300,25 @@ pub fn build_snapshot(
     sources.files.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     let mut errors = sources.errors;
     let mut assets: [BTreeMap<String, Asset>; 4] = Default::default();
+    // Previous assets by (kind, path): unchanged files (same SHA-256) are not parsed again.
+    let prev_by_path: HashMap<(AssetKind, &std::path::Path), &Asset> = previous
+        .map(|p| {
+            AssetKind::ALL
+                .iter()
+                .flat_map(|k| p.map(*k).values().map(move |a| ((*k, a.path.as_path()), a)))
+                .collect()
+        })
+        .unwrap_or_default();
     for file in sources.files {
-        let result = parse_asset(file.kind, &file.path, &file.bytes);
-        let mut asset = result.asset;
-        let mut file_errors = result.errors;
+        let prev = prev_by_path.get(&(file.kind, file.path.as_path())).copied();
+        let sha = prev.map(|_| text::sha256_hex(&file.bytes));
+        let (mut asset, mut file_errors) = match prev {
+            Some(p) if sha.as_deref() == Some(p.sha256.as_str()) => (Some(p.clone()), p.registration.errors.clone()),
+            _ => {
+                let result = parse_asset(file.kind, &file.path, &file.bytes);
+                (result.asset, result.errors)
+            }
+        };
         if let Some(a) = asset.as_mut() {
             a.modified_at = file.modified_ms.map(text::format_rfc3339_ms);
             if let AssetDefinition::Skill(s) = &mut a.definition {
@@ -316,7 +327,7 @@ pub fn build_snapshot(
         }
         if !file_errors.is_empty() && !opts.strict {
             // Lenient: keep the previous good version of this file, if any.
-            if let Some(prev) = previous.and_then(|p| p.find_by_path(file.kind, &file.path))
+            if let Some(prev) = prev
                 && prev.registration.is_valid() {
                     asset = Some(prev.clone());
                     file_errors.iter_mut().for_each(|e| e.stale = true);

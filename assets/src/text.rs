@@ -174,10 +174,10 @@ pub(crate) fn parse_yaml_mapping(yaml: &str) -> Result<Map<String, Value>, TextE
                 let mut msg = text.lines().next().unwrap_or("invalid yaml").trim();
                 msg = msg.strip_prefix("error:").unwrap_or(msg).trim();
                 // Drop saphyr's own `line x column y:` prefix; we report file lines.
-                if msg.starts_with("line ") {
-                    if let Some((_, rest)) = msg.split_once(": ") {
-                        msg = rest;
-                    }
+                if msg.starts_with("line ")
+                    && let Some((_, rest)) = msg.split_once(": ")
+                {
+                    msg = rest;
                 }
                 let message = match location {
                     Some(l) => format!("column {}: {msg}", l.column()),

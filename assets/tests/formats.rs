@@ -1,6 +1,6 @@
 //! Every accepted format and every error reason, on the checked-in fixtures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use codeward_assets::{
     AssetDefinition, AssetKind, CommandExec, ParamType, Quoting, RegistrationStatus, SkillLayout, WorkflowReturn,
@@ -255,7 +255,7 @@ fn broken_fixture_reports_every_error_with_its_path() {
             p("workflows/no-steps.md", "missing_field"),
         ]
     );
-    let yaml = out.errors.iter().find(|e| e.path == PathBuf::from("skills/bad-yaml.md")).unwrap();
+    let yaml = out.errors.iter().find(|e| e.path == Path::new("skills/bad-yaml.md")).unwrap();
     assert_eq!(yaml.line, Some(5), "{yaml:?}");
     assert!(yaml.message.starts_with("line 5"), "{}", yaml.message);
     // Lenient: the good files serve; invalid commands and workflows stay listed, not callable.

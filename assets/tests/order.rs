@@ -37,3 +37,20 @@ proptest! {
         prop_assert_eq!(view(shuffled, &o), expected);
     }
 }
+
+#[test]
+fn reusing_unchanged_files_gives_the_same_snapshot_as_a_fresh_load() {
+    for which in ["valid", "broken"] {
+        let dir = fixture(which);
+        let o = opts(false, &dir);
+        let first = codeward_assets::load(&dir, &o, 1).snapshot;
+        let sources = read_sources(&dir, &o);
+        let fresh = build_snapshot(sources.clone(), &o, 2, None).snapshot;
+        let reused = build_snapshot(sources, &o, 2, Some(&first)).snapshot;
+        let v = |s: &codeward_assets::AssetSnapshot| {
+            let assets: Vec<_> = AssetKind::ALL.iter().flat_map(|k| s.assets(*k).cloned().collect::<Vec<_>>()).collect();
+            serde_json::to_string(&(assets, s.graph(), s.errors(), s.warnings())).unwrap_or_default()
+        };
+        assert_eq!(v(&reused), v(&fresh), "{which}");
+    }
+}
