@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
 
+pub mod conversation;
 pub mod ids;
 pub mod supervision;
