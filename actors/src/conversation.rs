@@ -28,6 +28,6 @@ pub use projection::{
 pub use signal::{InvalidSignalReason, MAX_CONTENT_BYTES, Signal, SignalError, SignalType};
 pub use state::{
     ActiveRun, ChatMessage, ConversationConfig, ConversationEvent, ConversationState,
-    FinishedSubagent, ModelToolCall, PendingState, PendingSubagent, PendingToolCall, Role,
-    RunMode, RunSummary, Status,
+    FinishedSubagent, ModelToolCall, PendingState, PendingSubagent, PendingToolCall, Role, RunMode,
+    RunSummary, Status,
 };

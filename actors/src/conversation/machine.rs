@@ -13,9 +13,8 @@ use serde_json::{Value, json};
 
 use super::signal::{Signal, SignalType};
 use super::state::{
-    ActiveRun, ChatMessage, ConversationEvent, ConversationState, FinishedSubagent,
-    ModelToolCall, PendingState, PendingSubagent, PendingToolCall, Role, RunMode, RunSummary,
-    Status,
+    ActiveRun, ChatMessage, ConversationEvent, ConversationState, FinishedSubagent, ModelToolCall,
+    PendingState, PendingSubagent, PendingToolCall, Role, RunMode, RunSummary, Status,
 };
 use crate::ids::{CorrelationId, RunId, SignalId, ToolCallId};
 
@@ -132,7 +131,11 @@ pub fn step(mut state: ConversationState, input: Input) -> (ConversationState, V
 pub fn check_invariants(s: &ConversationState) -> Result<(), String> {
     // INVARIANT: the inbox never exceeds its bound.
     if s.queue.len() > s.config.max_queue_size {
-        return Err(format!("queue {} > {}", s.queue.len(), s.config.max_queue_size));
+        return Err(format!(
+            "queue {} > {}",
+            s.queue.len(),
+            s.config.max_queue_size
+        ));
     }
     // INVARIANT: a non-empty inbox always has a drain pass scheduled (no signal is stranded).
     if !s.queue.is_empty() && !s.drain_scheduled {
@@ -150,7 +153,10 @@ pub fn check_invariants(s: &ConversationState) -> Result<(), String> {
     }
     // INVARIANT: running ⇔ there is an active run.
     if (s.status == Status::Running) != s.active_run.is_some() {
-        return Err(format!("status {:?} vs active run {:?}", s.status, s.active_run));
+        return Err(format!(
+            "status {:?} vs active run {:?}",
+            s.status, s.active_run
+        ));
     }
     // INVARIANT: nothing is pending in a cancelled conversation.
     if s.status == Status::Cancelled
@@ -266,7 +272,13 @@ fn record(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     fx.push(Effect::Applied(event));
 }
 
-fn derive(state: &mut ConversationState, cause: &Signal, kind: SignalType, data: Value, fx: &mut Vec<Effect>) {
+fn derive(
+    state: &mut ConversationState,
+    cause: &Signal,
+    kind: SignalType,
+    data: Value,
+    fx: &mut Vec<Effect>,
+) {
     let sig = Signal::derived(kind, data, &cause.correlation_id, Some(&cause.id));
     record(state, stamp(sig, cause.at_ms), fx);
 }
@@ -314,7 +326,13 @@ fn on_user_message(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effe
                 llm_in_flight: false,
                 needs_step: true,
             });
-            derive(state, &sig, SignalType::RunOpened, json!({ "run_id": run_id }), fx);
+            derive(
+                state,
+                &sig,
+                SignalType::RunOpened,
+                json!({ "run_id": run_id }),
+                fx,
+            );
             continue_run(state, &sig, fx);
         }
         Status::Running => {
@@ -390,7 +408,13 @@ fn plan_step(state: &mut ConversationState, cause: &Signal, fx: &mut Vec<Effect>
     });
 }
 
-fn close_run(state: &mut ConversationState, cause: &Signal, status: &str, reason: Option<&str>, fx: &mut Vec<Effect>) {
+fn close_run(
+    state: &mut ConversationState,
+    cause: &Signal,
+    status: &str,
+    reason: Option<&str>,
+    fx: &mut Vec<Effect>,
+) {
     let Some(run) = state.active_run.take() else {
         return;
     };
@@ -458,7 +482,11 @@ fn on_model_output(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effe
 
 fn on_llm_failed(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     record(state, sig.clone(), fx);
-    let retryable = sig.data.get("retryable").and_then(Value::as_bool).unwrap_or(false);
+    let retryable = sig
+        .data
+        .get("retryable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let max_retries = state.config.llm_max_retries;
     let Some(run) = state.active_run.as_mut() else {
         return;
@@ -503,7 +531,11 @@ fn on_tool_requested(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Ef
         state: PendingState::Queued,
     };
     record(state, sig.clone(), fx);
-    let exposed = state.config.offered_tools.as_ref().is_none_or(|t| t.contains(&name));
+    let exposed = state
+        .config
+        .offered_tools
+        .as_ref()
+        .is_none_or(|t| t.contains(&name));
     if !exposed {
         derive(
             state,
@@ -531,12 +563,18 @@ fn on_tool_requested(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Ef
 }
 
 fn on_tool_result(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
-    let Some(call) = sig.tool_call_id().and_then(|id| state.pending_tool_calls.remove(&id)) else {
+    let Some(call) = sig
+        .tool_call_id()
+        .and_then(|id| state.pending_tool_calls.remove(&id))
+    else {
         discard(state, &sig, fx);
         return;
     };
     record(state, sig.clone(), fx);
-    let active = state.active_run.as_mut().filter(|r| Some(&r.run_id) == call.run_id.as_ref());
+    let active = state
+        .active_run
+        .as_mut()
+        .filter(|r| Some(&r.run_id) == call.run_id.as_ref());
     if let Some(run) = active {
         run.needs_step = true;
         continue_run(state, &sig, fx);
@@ -557,7 +595,12 @@ fn on_subagent(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>)
             let run_id = state.active_run.as_ref().map(|r| r.run_id.clone());
             state.pending_subagents.insert(
                 child_id.clone(),
-                PendingSubagent { child_id, template_id, run_id, state: "requested".into() },
+                PendingSubagent {
+                    child_id,
+                    template_id,
+                    run_id,
+                    state: "requested".into(),
+                },
             );
         }
         SignalType::SubagentStarted => {
@@ -574,7 +617,13 @@ fn on_subagent(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>)
                 return;
             };
             record(state, sig.clone(), fx);
-            let outcome = sig.kind.as_str().rsplit('.').next().unwrap_or_default().to_owned();
+            let outcome = sig
+                .kind
+                .as_str()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             state.finished_subagents.push_back(FinishedSubagent {
                 child_id,
                 template_id,
@@ -584,7 +633,10 @@ fn on_subagent(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>)
             while state.finished_subagents.len() > FINISHED_SUBAGENTS_LIMIT {
                 state.finished_subagents.pop_front();
             }
-            let active = state.active_run.as_mut().filter(|r| Some(&r.run_id) == pending.run_id.as_ref());
+            let active = state
+                .active_run
+                .as_mut()
+                .filter(|r| Some(&r.run_id) == pending.run_id.as_ref());
             if let Some(run) = active {
                 run.needs_step = true;
                 continue_run(state, &sig, fx);
@@ -595,11 +647,16 @@ fn on_subagent(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>)
 
 fn on_cancel(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     record(state, sig.clone(), fx);
-    let reason = sig.str_field("reason").unwrap_or("conversation_cancelled").to_owned();
+    let reason = sig
+        .str_field("reason")
+        .unwrap_or("conversation_cancelled")
+        .to_owned();
     state.status = Status::Cancelled;
     if let Some(run) = state.active_run.as_ref() {
         if run.llm_in_flight {
-            fx.push(Effect::AbortModel { run_id: run.run_id.clone() });
+            fx.push(Effect::AbortModel {
+                run_id: run.run_id.clone(),
+            });
         }
         let sig_close = sig.clone();
         close_run(state, &sig_close, "cancelled", Some(&reason), fx);
@@ -607,7 +664,10 @@ fn on_cancel(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     // INVARIANT (relied on by `check_invariants`): a cancel leaves nothing pending.
     let calls = std::mem::take(&mut state.pending_tool_calls);
     for call in calls.into_values() {
-        fx.push(Effect::CancelTool { tool_call_id: call.tool_call_id.clone(), reason: reason.clone() });
+        fx.push(Effect::CancelTool {
+            tool_call_id: call.tool_call_id.clone(),
+            reason: reason.clone(),
+        });
         derive(
             state,
             &sig,
@@ -621,7 +681,10 @@ fn on_cancel(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     }
     let subagents = std::mem::take(&mut state.pending_subagents);
     for sub in subagents.into_values() {
-        fx.push(Effect::StopSubagent { child_id: sub.child_id.clone(), reason: "cancelled".into() });
+        fx.push(Effect::StopSubagent {
+            child_id: sub.child_id.clone(),
+            reason: "cancelled".into(),
+        });
         derive(
             state,
             &sig,
@@ -654,7 +717,13 @@ fn on_resume(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
             } else {
                 ("active_run_in_progress", "running")
             };
-            derive(state, &sig, SignalType::ResumeRejected, json!({ "reason": reason, "status": status }), fx);
+            derive(
+                state,
+                &sig,
+                SignalType::ResumeRejected,
+                json!({ "reason": reason, "status": status }),
+                fx,
+            );
         }
     }
 }
@@ -673,12 +742,16 @@ fn push_history(state: &mut ConversationState, msg: ChatMessage) {
 fn update_history(state: &mut ConversationState, sig: &Signal) {
     match sig.kind {
         SignalType::UserMessage => {
-            let mut msg = ChatMessage::new(Role::User, sig.str_field("content").unwrap_or_default());
+            let mut msg =
+                ChatMessage::new(Role::User, sig.str_field("content").unwrap_or_default());
             msg.script = sig.data.get("script").cloned();
             push_history(state, msg);
         }
         SignalType::AssistantMessage => {
-            let mut msg = ChatMessage::new(Role::Assistant, sig.str_field("content").unwrap_or_default());
+            let mut msg = ChatMessage::new(
+                Role::Assistant,
+                sig.str_field("content").unwrap_or_default(),
+            );
             msg.step_key = step_key(sig);
             push_history(state, msg);
         }
@@ -691,7 +764,9 @@ fn update_history(state: &mut ConversationState, sig: &Signal) {
             };
             let key = step_key(sig);
             match state.history.back_mut() {
-                Some(last) if last.role == Role::Assistant && key.is_some() && last.step_key == key => {
+                Some(last)
+                    if last.role == Role::Assistant && key.is_some() && last.step_key == key =>
+                {
                     state.history_bytes += call.name.len() + call.args.to_string().len();
                     last.tool_calls.push(call);
                 }
@@ -705,9 +780,18 @@ fn update_history(state: &mut ConversationState, sig: &Signal) {
         }
         SignalType::ToolCompleted | SignalType::ToolFailed | SignalType::ToolCancelled => {
             let content = match sig.kind {
-                SignalType::ToolCompleted => sig.data.get("result").cloned().unwrap_or(Value::Null).to_string(),
-                SignalType::ToolFailed => json!({ "error": sig.data.get("error").cloned().unwrap_or(Value::Null) }).to_string(),
-                _ => json!({ "error": { "code": "cancelled", "reason": sig.data.get("reason") } }).to_string(),
+                SignalType::ToolCompleted => sig
+                    .data
+                    .get("result")
+                    .cloned()
+                    .unwrap_or(Value::Null)
+                    .to_string(),
+                SignalType::ToolFailed => {
+                    json!({ "error": sig.data.get("error").cloned().unwrap_or(Value::Null) })
+                        .to_string()
+                }
+                _ => json!({ "error": { "code": "cancelled", "reason": sig.data.get("reason") } })
+                    .to_string(),
             };
             let mut msg = ChatMessage::new(Role::Tool, content);
             msg.tool_call_id = sig.tool_call_id();

@@ -59,7 +59,11 @@ pub struct ModelRequest {
 
 impl ModelRequest {
     /// The request for the active run's current step, or `None` without an active run.
-    pub fn for_state(state: &ConversationState, tools: Vec<ModelTool>, timeout_ms: u64) -> Option<Self> {
+    pub fn for_state(
+        state: &ConversationState,
+        tools: Vec<ModelTool>,
+        timeout_ms: u64,
+    ) -> Option<Self> {
         let run = state.active_run.as_ref()?;
         Some(Self {
             project_id: state.config.project_id.clone(),
@@ -130,7 +134,9 @@ impl DeltaSink {
 
     /// Sends one delta; returns whether it was accepted.
     pub fn send(&self, delta: &str) -> bool {
-        self.tx.as_ref().is_some_and(|tx| tx.try_send(delta.to_owned()).is_ok())
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(delta.to_owned()).is_ok())
     }
 }
 
@@ -140,7 +146,11 @@ pub trait ModelClient: Send + Sync {
     /// Registered name (e.g. `scripted`).
     fn name(&self) -> &str;
     /// Runs one model step.
-    fn complete<'a>(&'a self, req: ModelRequest, deltas: DeltaSink) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+    fn complete<'a>(
+        &'a self,
+        req: ModelRequest,
+        deltas: DeltaSink,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
 }
 
 /// The internal signals for one finished model step, in apply order: `assistant.delta`* (from
@@ -163,12 +173,20 @@ pub fn response_signals(
     let mut out: Vec<Signal> = deltas
         .iter()
         .enumerate()
-        .map(|(i, d)| sig(SignalType::AssistantDelta, json!({ "content": d, "index": i })))
+        .map(|(i, d)| {
+            sig(
+                SignalType::AssistantDelta,
+                json!({ "content": d, "index": i }),
+            )
+        })
         .collect();
     match result {
         Ok(resp) => {
             if !resp.text.is_empty() {
-                out.push(sig(SignalType::AssistantMessage, json!({ "content": resp.text })));
+                out.push(sig(
+                    SignalType::AssistantMessage,
+                    json!({ "content": resp.text }),
+                ));
             }
             for call in &resp.tool_calls {
                 let id = call.id.clone().unwrap_or_else(ToolCallId::generate);
@@ -225,7 +243,9 @@ impl ScriptedModel {
     }
 
     /// A client that replays fixed answers.
-    pub fn from_responses(responses: impl IntoIterator<Item = Result<ModelResponse, ModelError>>) -> Self {
+    pub fn from_responses(
+        responses: impl IntoIterator<Item = Result<ModelResponse, ModelError>>,
+    ) -> Self {
         Self {
             replay: Some(Mutex::new(responses.into_iter().collect())),
         }
@@ -248,7 +268,11 @@ impl ScriptedModel {
         }
         let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
         let tail = &req.messages[last_user.map_or(0, |i| i + 1)..];
-        let results: Vec<&ChatMessage> = tail.iter().rev().take_while(|m| m.role == Role::Tool).collect();
+        let results: Vec<&ChatMessage> = tail
+            .iter()
+            .rev()
+            .take_while(|m| m.role == Role::Tool)
+            .collect();
         if !results.is_empty() {
             let text = results
                 .iter()
@@ -266,16 +290,27 @@ impl ScriptedModel {
                 return (
                     Vec::new(),
                     Err(ModelError {
-                        code: fail.get("code").and_then(Value::as_str).unwrap_or("scripted_failure").into(),
+                        code: fail
+                            .get("code")
+                            .and_then(Value::as_str)
+                            .unwrap_or("scripted_failure")
+                            .into(),
                         message: "scripted failure".into(),
-                        retryable: fail.get("retryable").and_then(Value::as_bool).unwrap_or(false),
+                        retryable: fail
+                            .get("retryable")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                     }),
                 );
             }
             let deltas: Vec<String> = script
                 .get("delta_chunks")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             let text = script
                 .get("assistant_text")
@@ -291,17 +326,32 @@ impl ScriptedModel {
                         .enumerate()
                         .map(|(i, c)| ModelToolCall {
                             id: Some(scripted_call_id(req, i)),
-                            name: c.get("name").and_then(Value::as_str).unwrap_or_default().into(),
+                            name: c
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
                             args: c.get("args").cloned().unwrap_or_else(|| json!({})),
-                            run_mode: c.get("run_mode").and_then(|m| serde_json::from_value(m.clone()).ok()),
+                            run_mode: c
+                                .get("run_mode")
+                                .and_then(|m| serde_json::from_value(m.clone()).ok()),
                         })
                         .collect()
                 })
                 .unwrap_or_default();
-            let finish_reason = if tool_calls.is_empty() { "stop" } else { "tool_calls" };
+            let finish_reason = if tool_calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
             return (
                 deltas,
-                Ok(ModelResponse { text, tool_calls, finish_reason: finish_reason.into(), usage: None }),
+                Ok(ModelResponse {
+                    text,
+                    tool_calls,
+                    finish_reason: finish_reason.into(),
+                    usage: None,
+                }),
             );
         }
         let lower = user.content.to_ascii_lowercase();
@@ -315,12 +365,20 @@ impl ScriptedModel {
                 };
                 return (
                     Vec::new(),
-                    Ok(ModelResponse { text: String::new(), tool_calls: vec![call], finish_reason: "tool_calls".into(), usage: None }),
+                    Ok(ModelResponse {
+                        text: String::new(),
+                        tool_calls: vec![call],
+                        finish_reason: "tool_calls".into(),
+                        usage: None,
+                    }),
                 );
             }
         }
         let head: String = user.content.chars().take(200).collect();
-        (Vec::new(), Ok(text_response(format!("Acknowledged: {head}"))))
+        (
+            Vec::new(),
+            Ok(text_response(format!("Acknowledged: {head}"))),
+        )
     }
 }
 
@@ -329,7 +387,11 @@ impl ModelClient for ScriptedModel {
         "scripted"
     }
 
-    fn complete<'a>(&'a self, req: ModelRequest, deltas: DeltaSink) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+    fn complete<'a>(
+        &'a self,
+        req: ModelRequest,
+        deltas: DeltaSink,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
         Box::pin(async move {
             let (chunks, result) = self.answer(&req);
             for chunk in &chunks {
@@ -341,7 +403,12 @@ impl ModelClient for ScriptedModel {
 }
 
 fn text_response(text: String) -> ModelResponse {
-    ModelResponse { text, tool_calls: Vec::new(), finish_reason: "stop".into(), usage: None }
+    ModelResponse {
+        text,
+        tool_calls: Vec::new(),
+        finish_reason: "stop".into(),
+        usage: None,
+    }
 }
 
 fn describe_tool_result(m: &ChatMessage) -> String {

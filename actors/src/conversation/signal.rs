@@ -99,13 +99,17 @@ impl FromStr for SignalType {
     type Err = SignalError;
     fn from_str(s: &str) -> Result<Self, SignalError> {
         if s.starts_with("conversation.cmd.") {
-            return Err(SignalError::ReservedType { r#type: s.to_owned() });
+            return Err(SignalError::ReservedType {
+                r#type: s.to_owned(),
+            });
         }
         SignalType::ALL
             .iter()
             .copied()
             .find(|t| t.as_str() == s)
-            .ok_or(SignalError::Invalid { reason: InvalidSignalReason::InvalidType })
+            .ok_or(SignalError::Invalid {
+                reason: InvalidSignalReason::InvalidType,
+            })
     }
 }
 
@@ -253,7 +257,12 @@ impl Signal {
     }
 
     /// A reducer- or runtime-written signal continuing the run of `cause`.
-    pub fn derived(kind: SignalType, data: Value, correlation_id: &CorrelationId, cause: Option<&SignalId>) -> Self {
+    pub fn derived(
+        kind: SignalType,
+        data: Value,
+        correlation_id: &CorrelationId,
+        cause: Option<&SignalId>,
+    ) -> Self {
         let mut s = Self::new(kind, data);
         s.source = "/codeward/runtime".into();
         s.correlation_id = correlation_id.clone();
@@ -285,7 +294,8 @@ impl Signal {
 
     /// The `tool_call_id` of a tool signal, if valid.
     pub fn tool_call_id(&self) -> Option<ToolCallId> {
-        self.str_field("tool_call_id").and_then(|s| ToolCallId::parse(s).ok())
+        self.str_field("tool_call_id")
+            .and_then(|s| ToolCallId::parse(s).ok())
     }
 
     /// Validates a caller-supplied JSON signal (call/cast): envelope members, type (external
@@ -304,7 +314,9 @@ impl Signal {
             None => return Err(SignalError::invalid(InvalidSignalReason::MissingType)),
         };
         if !kind.is_external() {
-            return Err(SignalError::ExternalTypeNotAllowed { r#type: kind.as_str().into() });
+            return Err(SignalError::ExternalTypeNotAllowed {
+                r#type: kind.as_str().into(),
+            });
         }
         let data = match obj.remove("data") {
             None | Some(Value::Null) => Map::new(),
@@ -318,7 +330,9 @@ impl Signal {
         };
         let id = opt_id(obj.get("id"), SignalId::parse_or_generate)
             .map_err(|_| SignalError::invalid(InvalidSignalReason::InvalidId))?;
-        let corr_raw = obj.get("correlation_id").or_else(|| extensions.get("correlation_id"));
+        let corr_raw = obj
+            .get("correlation_id")
+            .or_else(|| extensions.get("correlation_id"));
         let correlation_id = opt_id(corr_raw, CorrelationId::parse_or_generate)
             .map_err(|_| SignalError::invalid(InvalidSignalReason::InvalidCorrelationId))?;
         if kind == SignalType::UserMessage {
@@ -379,10 +393,16 @@ mod tests {
             assert_eq!(t.as_str().parse::<SignalType>().unwrap(), *t);
         }
         assert_eq!(
-            "conversation.cmd.x".parse::<SignalType>().unwrap_err().code(),
+            "conversation.cmd.x"
+                .parse::<SignalType>()
+                .unwrap_err()
+                .code(),
             "reserved_type"
         );
-        assert_eq!("nope".parse::<SignalType>().unwrap_err().code(), "invalid_signal");
+        assert_eq!(
+            "nope".parse::<SignalType>().unwrap_err().code(),
+            "invalid_signal"
+        );
     }
 
     #[test]
@@ -395,9 +415,18 @@ mod tests {
         use InvalidSignalReason::*;
         assert_eq!(reason(json!({})), Some(MissingType));
         assert_eq!(reason(json!({"type": "x"})), Some(InvalidType));
-        assert_eq!(reason(json!({"type": "conversation.resume", "data": 3})), Some(DataNotObject));
-        assert_eq!(reason(json!({"type": "conversation.resume", "zzz": 1})), Some(UnknownField));
-        assert_eq!(reason(json!({"type": "conversation.resume", "id": "a b"})), Some(InvalidId));
+        assert_eq!(
+            reason(json!({"type": "conversation.resume", "data": 3})),
+            Some(DataNotObject)
+        );
+        assert_eq!(
+            reason(json!({"type": "conversation.resume", "zzz": 1})),
+            Some(UnknownField)
+        );
+        assert_eq!(
+            reason(json!({"type": "conversation.resume", "id": "a b"})),
+            Some(InvalidId)
+        );
         assert_eq!(
             reason(json!({"type": "conversation.resume", "correlation_id": " "})),
             None,
@@ -407,17 +436,27 @@ mod tests {
             reason(json!({"type": "conversation.resume", "correlation_id": "a\tb"})),
             Some(InvalidCorrelationId)
         );
-        assert_eq!(reason(json!({"type": "conversation.user.message", "data": {"content": ""}})), Some(ContentTooLarge));
+        assert_eq!(
+            reason(json!({"type": "conversation.user.message", "data": {"content": ""}})),
+            Some(ContentTooLarge)
+        );
         let big = "x".repeat(MAX_CONTENT_BYTES + 1);
-        assert_eq!(reason(json!({"type": "conversation.user.message", "data": {"content": big}})), Some(ContentTooLarge));
-        let internal = Signal::from_external_json(json!({"type": "conversation.tool.completed"}), "/x");
+        assert_eq!(
+            reason(json!({"type": "conversation.user.message", "data": {"content": big}})),
+            Some(ContentTooLarge)
+        );
+        let internal =
+            Signal::from_external_json(json!({"type": "conversation.tool.completed"}), "/x");
         assert_eq!(internal.unwrap_err().code(), "external_type_not_allowed");
         let ok = Signal::from_external_json(
             json!({"type": "conversation.user.message", "data": {"content": "hi"}, "extensions": {"correlation_id": "corr-1"}}),
             "/codeward/http",
         )
         .unwrap();
-        assert_eq!((ok.correlation_id.as_str(), ok.source.as_str()), ("corr-1", "/codeward/http"));
+        assert_eq!(
+            (ok.correlation_id.as_str(), ok.source.as_str()),
+            ("corr-1", "/codeward/http")
+        );
     }
 
     #[test]
