@@ -1,1 +1,693 @@
-//! `command.run`: runs a process tree under the OS sandbox (see `sandbox`). Being built.
+//! `command.run`: runs one command — argv form or shell form — as a process tree under the OS
+//! sandbox of SPEC §6 and returns its exit status and captured output.
+//!
+//! The caller (the `command.run` tool after its policy checks) builds a [`CommandRequest`]:
+//! the final environment from [`build_env`], a [`SandboxPlan`] from the project options, the
+//! per-call scratch dir `<data_dir>/tmp/<tool_call_id>`. [`run`] then:
+//!
+//! 1. refuses with [`CommandError::SandboxUnavailable`] when `require_full` is set and the probe
+//!    (see [`crate::sandbox::probe`]) cannot give full enforcement;
+//! 2. creates the scratch dir (0700, with `tmp/` inside) and builds the Landlock ruleset;
+//! 3. has the spawner thread fork a reaper (own session, child subreaper) that forks the command
+//!    (no_new_privs, rlimits, Landlock, cleared env, stdin `/dev/null` unless given);
+//! 4. drains stdout/stderr concurrently into head+tail buffers within `max_output_bytes`;
+//! 5. on timeout or cancel asks the reaper to kill the whole tree (`setsid`'d and double-forked
+//!    descendants included) and fails with [`CommandError::Timeout`] /
+//!    [`CommandError::Cancelled`] carrying `terminated_process_count`; when the command exits on
+//!    its own, leftover descendants are killed too and counted in
+//!    [`CommandOutput::terminated_process_count`] (reason `completed`);
+//! 6. removes the scratch dir.
+//!
+//! A non-zero exit or a death by signal is a successful call. If the `run` future is dropped,
+//! the tree is still killed and the reaper reaped in the background.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), codeward_tools::command::CommandError> {
+//! use codeward_tools::command::{self, CommandLine, CommandRequest, EnvInputs};
+//! use codeward_tools::sandbox::{self, SandboxPlan};
+//! let scratch = std::path::PathBuf::from("/var/lib/codeward/tmp/call-1");
+//! let ids = codeward_tools::CallIds::default();
+//! let env = command::build_env(&EnvInputs {
+//!     command_path: "/usr/bin:/bin",
+//!     scratch_dir: &scratch,
+//!     ids: &ids,
+//!     inherit: &[],
+//!     call_env: &[],
+//! });
+//! let req = CommandRequest {
+//!     program: CommandLine::Argv(vec!["ls".into(), "-l".into()]),
+//!     cwd: "/srv/project".into(),
+//!     env,
+//!     stdin: None,
+//!     timeout: std::time::Duration::from_secs(30),
+//!     max_output_bytes: 64 * 1024,
+//!     sandbox: SandboxPlan {
+//!         read_paths: sandbox::default_read_paths(),
+//!         read_write_paths: vec!["/srv/project".into()],
+//!         ..SandboxPlan::default()
+//!     },
+//!     scratch_dir: scratch,
+//! };
+//! let out = command::run(req, Default::default()).await?;
+//! println!("{:?} {}", out.exit_code, out.stdout);
+//! # Ok(()) }
+//! ```
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::CallIds;
+pub use crate::sandbox::{NetRule, Rlimits, SandboxLevel, SandboxPlan};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// argv form; a bare `argv[0]` (no `/`) is resolved on the `PATH` of the request's env.
+    Argv(Vec<String>),
+    /// Shell form: `<shell> -c <script>` (`command_shell`).
+    Shell {
+        /// The shell (`command_shell`), absolute or resolved like a bare argv[0].
+        shell: PathBuf,
+        /// The script.
+        script: String,
+    },
+}
+
+/// One `command.run` call, fully checked by the caller.
+#[derive(Debug, Clone)]
+pub struct CommandRequest {
+    /// What to run.
+    pub program: CommandLine,
+    /// Working directory (already checked against the sandbox paths).
+    pub cwd: PathBuf,
+    /// The complete environment, usually from [`build_env`]; nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    /// Bytes for stdin; `None` gives `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+    /// Wall-clock limit; the tree is killed when it passes.
+    pub timeout: Duration,
+    /// Byte budget for stdout + stderr together (head+tail kept, middle omitted).
+    pub max_output_bytes: usize,
+    /// The OS sandbox.
+    pub sandbox: SandboxPlan,
+    /// `<data_dir>/tmp/<tool_call_id>`: created 0700 by [`run`], writable by the command,
+    /// `HOME` and `TMPDIR` (its `tmp/`), removed after the call.
+    pub scratch_dir: PathBuf,
+}
+
+/// Result of a command that ran (whatever its exit status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandOutput {
+    /// Exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// Terminating signal, when a signal killed it.
+    pub signal: Option<i32>,
+    /// Captured stdout (head + marker + tail when truncated; invalid UTF-8 replaced).
+    pub stdout: String,
+    /// Captured stderr, likewise.
+    pub stderr: String,
+    /// stdout exceeded its share of the budget.
+    pub stdout_truncated: bool,
+    /// stderr exceeded its share of the budget.
+    pub stderr_truncated: bool,
+    /// Bytes left out of both streams.
+    pub omitted_bytes: u64,
+    /// From spawn to the tree being gone.
+    pub duration_ms: u64,
+    /// Leftover descendants killed after the command exited (reason `completed`).
+    pub terminated_process_count: u32,
+    /// How much of the OS sandbox applied.
+    pub os_sandbox: SandboxLevel,
+}
+
+/// Why a command could not run to completion.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The timeout passed; the whole tree was killed.
+    #[error("command timed out after {timeout_ms} ms; {terminated_process_count} processes killed")]
+    Timeout {
+        /// The timeout.
+        timeout_ms: u64,
+        /// Processes killed.
+        terminated_process_count: u32,
+    },
+    /// The cancellation token fired; the whole tree was killed.
+    #[error("command cancelled; {terminated_process_count} processes killed")]
+    Cancelled {
+        /// Processes killed.
+        terminated_process_count: u32,
+    },
+    /// The command could not be started (not found, bad cwd, exec failure, sandbox setup).
+    #[error("spawn failed: {message}")]
+    SpawnFailed {
+        /// What failed, with the OS error.
+        message: String,
+    },
+    /// `require_full` is set and the kernel cannot give full enforcement.
+    #[error("os sandbox unavailable: missing {}", missing.join(", "))]
+    SandboxUnavailable {
+        /// Missing parts (`landlock`, `landlock_net`, `landlock_scope`, `tree_kill`).
+        missing: Vec<String>,
+    },
+    /// An I/O error of codeward's side (pipes, scratch dir).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl CommandError {
+    /// Stable snake_case code: `timeout`, `cancelled`, `spawn_failed`,
+    /// `os_sandbox_unavailable`, `io`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::Cancelled { .. } => "cancelled",
+            Self::SpawnFailed { .. } => "spawn_failed",
+            Self::SandboxUnavailable { .. } => "os_sandbox_unavailable",
+            Self::Io { .. } => "io",
+        }
+    }
+
+    /// Processes killed, for `tool.child_processes_terminated` (0 when none).
+    pub fn terminated_process_count(&self) -> u32 {
+        match self {
+            Self::Timeout {
+                terminated_process_count,
+                ..
+            }
+            | Self::Cancelled {
+                terminated_process_count,
+            } => *terminated_process_count,
+            _ => 0,
+        }
+    }
+}
+
+/// Inputs of [`build_env`] (SPEC §6.2).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvInputs<'a> {
+    /// `command_path`, becomes `PATH`.
+    pub command_path: &'a str,
+    /// The scratch dir: `HOME`, and `TMPDIR` is its `tmp/`.
+    pub scratch_dir: &'a Path,
+    /// Ids exported as `CODEWARD_*_ID`.
+    pub ids: &'a CallIds,
+    /// `tool_env_inherit`: names copied from codeward's own env when set there.
+    pub inherit: &'a [String],
+    /// The call's allowlisted `env` (already checked by policy).
+    pub call_env: &'a [(String, String)],
+}
+
+/// The command environment of SPEC §6.2, in order (later entries override earlier ones):
+/// `PATH`, `HOME`, `TMPDIR`, `LANG=C.UTF-8`, `CODEWARD_PROJECT_ID`, `CODEWARD_CONVERSATION_ID`
+/// (when in a conversation), `CODEWARD_CORRELATION_ID`, `CODEWARD_TOOL_CALL_ID`, the inherited
+/// names present in codeward's env, then the call's env.
+pub fn build_env(inputs: &EnvInputs<'_>) -> Vec<(String, String)> {
+    build_env_with(inputs, |name| std::env::var(name).ok())
+}
+
+fn build_env_with(
+    inputs: &EnvInputs<'_>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| match env.iter_mut().find(|(name, _)| name == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k.to_owned(), v)),
+    };
+    let scratch = inputs.scratch_dir;
+    set("PATH", inputs.command_path.to_owned());
+    set("HOME", scratch.display().to_string());
+    set("TMPDIR", scratch.join("tmp").display().to_string());
+    set("LANG", "C.UTF-8".to_owned());
+    set("CODEWARD_PROJECT_ID", inputs.ids.project_id.clone());
+    if let Some(c) = &inputs.ids.conversation_id {
+        set("CODEWARD_CONVERSATION_ID", c.clone());
+    }
+    set("CODEWARD_CORRELATION_ID", inputs.ids.correlation_id.clone());
+    set("CODEWARD_TOOL_CALL_ID", inputs.ids.tool_call_id.clone());
+    for name in inputs.inherit {
+        if let Some(v) = lookup(name) {
+            set(name, v);
+        }
+    }
+    for (k, v) in inputs.call_env {
+        set(k, v.clone());
+    }
+    env
+}
+
+/// Runs the command; see the module doc for the steps. Non-zero exits are `Ok`.
+pub async fn run(
+    req: CommandRequest,
+    cancel: CancellationToken,
+) -> Result<CommandOutput, CommandError> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::run(req, cancel).await
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (req, cancel);
+        Err(CommandError::SpawnFailed {
+            message: "command.run needs linux".into(),
+        })
+    }
+}
+
+/// Resolves the executable: a path with `/` as given, else the first executable regular file
+/// named `name` on `path` (a `:`-separated list).
+fn resolve_program(name: &str, path: Option<&str>) -> Result<PathBuf, CommandError> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    if name.is_empty() {
+        return Err(CommandError::SpawnFailed {
+            message: "empty argv[0]".into(),
+        });
+    }
+    for dir in path.unwrap_or("").split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(CommandError::SpawnFailed {
+        message: format!("`{name}` not found on command_path"),
+    })
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    //! The Linux implementation of [`super::run`].
+
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::DirBuilderExt;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::unix::pipe;
+    use tokio_util::sync::CancellationToken;
+
+    use super::output::{self, HeadTail};
+    use super::{CommandError, CommandLine, CommandOutput, CommandRequest, resolve_program};
+    use crate::sandbox::reaper::{ChildSpec, STATUS_LEN, StatusMsg, stage};
+    use crate::sandbox::{probe, ruleset, spawner};
+
+    /// How long the reaper gets to finish a kill before its process group is SIGKILLed.
+    const KILL_GRACE: Duration = Duration::from_secs(2);
+
+    fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CommandError {
+        move |source| CommandError::Io { context, source }
+    }
+
+    fn cstring(what: &str, bytes: &[u8]) -> Result<CString, CommandError> {
+        CString::new(bytes).map_err(|_| CommandError::SpawnFailed {
+            message: format!("{what} contains a NUL byte"),
+        })
+    }
+
+    fn pipe_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two fds pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+        Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    }
+
+    /// Removes the scratch dir when dropped.
+    struct ScratchGuard<'a>(&'a Path);
+
+    impl Drop for ScratchGuard<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+
+    fn make_scratch(dir: &Path) -> std::io::Result<()> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut b = std::fs::DirBuilder::new();
+        b.mode(0o700);
+        match b.create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        match b.create(dir.join("tmp")) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Owns the reaper: asks it to kill (a byte on, or the close of, the control pipe), kills
+    /// its process group after the grace, and reaps it — in the background if dropped early.
+    struct ReaperGuard {
+        pid: libc::pid_t,
+        control: Option<OwnedFd>,
+        reaped: bool,
+    }
+
+    impl ReaperGuard {
+        fn request_kill(&mut self) {
+            if let Some(fd) = self.control.take() {
+                // SAFETY: writing one byte from a live stack buffer to our pipe end.
+                unsafe { libc::write(fd.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+            }
+        }
+
+        fn kill_group(&self) {
+            // SAFETY: the reaper is our unreaped child, so its pid (= its pgid, it called
+            // setsid) cannot have been reused.
+            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        }
+
+        async fn reap(&mut self) {
+            let pid = self.pid;
+            let _ = tokio::task::spawn_blocking(move || waitpid_blocking(pid)).await;
+            self.reaped = true;
+        }
+    }
+
+    fn waitpid_blocking(pid: libc::pid_t) {
+        let mut st = 0;
+        // SAFETY: waiting for our own child; `st` is a valid out pointer.
+        while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+
+    impl Drop for ReaperGuard {
+        fn drop(&mut self) {
+            if self.reaped {
+                return;
+            }
+            self.request_kill();
+            let pid = self.pid;
+            // Reap off-thread: give the reaper its grace, then kill its group.
+            let _ = std::thread::Builder::new()
+                .name("codeward-reap".into())
+                .spawn(move || {
+                    let start = Instant::now();
+                    loop {
+                        let mut st = 0;
+                        // SAFETY: polling our own child without blocking.
+                        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+                        if r != 0 {
+                            return;
+                        }
+                        if start.elapsed() > KILL_GRACE {
+                            // SAFETY: unreaped child, so the pgid is still the reaper's.
+                            unsafe { libc::kill(-pid, libc::SIGKILL) };
+                            waitpid_blocking(pid);
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                });
+        }
+    }
+
+    async fn read_status(mut rx: pipe::Receiver) -> Option<StatusMsg> {
+        let mut buf = [0u8; STATUS_LEN];
+        rx.read_exact(&mut buf).await.ok()?;
+        StatusMsg::decode(&buf)
+    }
+
+    enum Stop {
+        Timeout,
+        Cancelled,
+    }
+
+    pub(super) async fn run(
+        req: CommandRequest,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput, CommandError> {
+        let probe = probe();
+        let missing = probe.missing_for(&req.sandbox.net);
+        if req.sandbox.require_full && !missing.is_empty() {
+            return Err(CommandError::SandboxUnavailable { missing });
+        }
+        let level = probe.level_for(&req.sandbox.net);
+
+        let path_var = req
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let (program, argv): (_, Vec<&[u8]>) = match &req.program {
+            CommandLine::Argv(argv) => {
+                let first = argv.first().ok_or_else(|| CommandError::SpawnFailed {
+                    message: "empty argv".into(),
+                })?;
+                (
+                    resolve_program(first, path_var)?,
+                    argv.iter().map(|a| a.as_bytes()).collect(),
+                )
+            }
+            CommandLine::Shell { shell, script } => {
+                let shell_s = shell.to_str().unwrap_or_default();
+                let program = if shell.is_absolute() || shell_s.is_empty() {
+                    shell.clone()
+                } else {
+                    resolve_program(shell_s, path_var)?
+                };
+                (
+                    program,
+                    vec![shell.as_os_str().as_bytes(), b"-c", script.as_bytes()],
+                )
+            }
+        };
+        let path_c = cstring("program", program.as_os_str().as_bytes())?;
+        let argv_c = argv
+            .iter()
+            .map(|a| cstring("argument", a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp_c = req
+            .env
+            .iter()
+            .map(|(k, v)| {
+                if k.is_empty() || k.contains('=') {
+                    return Err(CommandError::SpawnFailed {
+                        message: format!("invalid env name `{k}`"),
+                    });
+                }
+                cstring("env", format!("{k}={v}").as_bytes())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cwd_c = cstring("cwd", req.cwd.as_os_str().as_bytes())?;
+
+        make_scratch(&req.scratch_dir).map_err(io("creating the scratch dir"))?;
+        let _scratch = ScratchGuard(&req.scratch_dir);
+        let ruleset = ruleset::build(&req.sandbox, &req.scratch_dir)
+            .map_err(|message| CommandError::SpawnFailed { message })?;
+
+        let (out_r, out_w) = pipe_pair().map_err(io("creating pipes"))?;
+        let (err_r, err_w) = pipe_pair().map_err(io("creating pipes"))?;
+        let (status_r, status_w) = pipe_pair().map_err(io("creating pipes"))?;
+        let (control_r, control_w) = pipe_pair().map_err(io("creating pipes"))?;
+        let (stdin_child, stdin_ours) = match &req.stdin {
+            Some(_) => {
+                let (r, w) = pipe_pair().map_err(io("creating pipes"))?;
+                (r, Some(w))
+            }
+            None => {
+                let null = std::fs::File::open("/dev/null").map_err(io("opening /dev/null"))?;
+                (OwnedFd::from(null), None)
+            }
+        };
+        let spec = ChildSpec::new(
+            path_c,
+            argv_c,
+            envp_c,
+            cwd_c,
+            ruleset,
+            req.sandbox.rlimits,
+            [stdin_child, out_w, err_w],
+            status_w,
+            control_r,
+        );
+
+        let started = Instant::now();
+        let pid = spawner::spawn(spec)
+            .await
+            .map_err(|e| CommandError::SpawnFailed {
+                message: format!("fork: {e}"),
+            })?;
+        let mut guard = ReaperGuard {
+            pid,
+            control: Some(control_w),
+            reaped: false,
+        };
+
+        let cap = req.max_output_bytes.max(1);
+        let out_rx = pipe::Receiver::from_owned_fd(out_r).map_err(io("stdout pipe"))?;
+        let err_rx = pipe::Receiver::from_owned_fd(err_r).map_err(io("stderr pipe"))?;
+        let status_rx = pipe::Receiver::from_owned_fd(status_r).map_err(io("status pipe"))?;
+        let out_task = tokio::spawn(output::drain(out_rx, cap));
+        let err_task = tokio::spawn(output::drain(err_rx, cap));
+        if let (Some(w), Some(bytes)) = (stdin_ours, req.stdin) {
+            let tx = pipe::Sender::from_owned_fd(w).map_err(io("stdin pipe"))?;
+            tokio::spawn(async move {
+                let mut tx = tx;
+                // The command may exit without reading; EPIPE is fine.
+                let _ = tx.write_all(&bytes).await;
+            });
+        }
+
+        let status = read_status(status_rx);
+        tokio::pin!(status);
+        let deadline = tokio::time::sleep(req.timeout);
+        tokio::pin!(deadline);
+        let mut stop = None;
+        let mut msg = tokio::select! {
+            biased;
+            m = &mut status => m,
+            () = &mut deadline => { stop = Some(Stop::Timeout); None }
+            () = cancel.cancelled() => { stop = Some(Stop::Cancelled); None }
+        };
+        if stop.is_some() {
+            guard.request_kill();
+            msg = match tokio::time::timeout(KILL_GRACE, &mut status).await {
+                Ok(m) => m,
+                Err(_) => {
+                    guard.kill_group();
+                    status.await
+                }
+            };
+        }
+        guard.reap().await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+        let killed = msg.map_or(0, |m| m.killed);
+        if let Some(m) = msg
+            && m.stage != stage::NONE
+        {
+            let err = std::io::Error::from_raw_os_error(m.errno);
+            return Err(CommandError::SpawnFailed {
+                message: format!("{} `{}`: {err}", stage::name(m.stage), program.display()),
+            });
+        }
+        let completed_on_its_own = msg.is_some_and(|m| !m.kill_requested);
+        match stop {
+            Some(Stop::Timeout) if !completed_on_its_own => {
+                return Err(CommandError::Timeout {
+                    timeout_ms: u64::try_from(req.timeout.as_millis()).unwrap_or(u64::MAX),
+                    terminated_process_count: killed,
+                });
+            }
+            Some(Stop::Cancelled) if !completed_on_its_own => {
+                return Err(CommandError::Cancelled {
+                    terminated_process_count: killed,
+                });
+            }
+            _ => {}
+        }
+
+        // The tree is gone, so both pipes are at EOF; the bound only guards against a leaked fd.
+        let out = collect(out_task).await;
+        let err = collect(err_task).await;
+        let (out_share, err_share) =
+            output::split_budget(req.max_output_bytes, out.total(), err.total());
+        let (stdout, stdout_truncated, out_omitted) = out.render(out_share);
+        let (stderr, stderr_truncated, err_omitted) = err.render(err_share);
+        let ws = msg.and_then(|m| m.wait_status);
+        let (exit_code, signal) = match ws {
+            Some(ws) if libc::WIFEXITED(ws) => (Some(libc::WEXITSTATUS(ws)), None),
+            Some(ws) if libc::WIFSIGNALED(ws) => (None, Some(libc::WTERMSIG(ws))),
+            _ => (None, None),
+        };
+        Ok(CommandOutput {
+            exit_code,
+            signal,
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
+            omitted_bytes: out_omitted + err_omitted,
+            duration_ms,
+            terminated_process_count: killed,
+            os_sandbox: level,
+        })
+    }
+
+    async fn collect(task: tokio::task::JoinHandle<HeadTail>) -> HeadTail {
+        let abort = task.abort_handle();
+        match tokio::time::timeout(KILL_GRACE, task).await {
+            Ok(Ok(ht)) => ht,
+            _ => {
+                abort.abort();
+                HeadTail::default()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_order_and_overrides() {
+        let ids = CallIds {
+            project_id: "p".into(),
+            conversation_id: None,
+            correlation_id: "c".into(),
+            tool_call_id: "t".into(),
+        };
+        let inherit = vec!["LANG".to_owned(), "ABSENT".to_owned()];
+        let call_env = vec![("FOO".to_owned(), "bar".to_owned())];
+        let env = build_env_with(
+            &EnvInputs {
+                command_path: "/usr/bin",
+                scratch_dir: Path::new("/d/tmp/t"),
+                ids: &ids,
+                inherit: &inherit,
+                call_env: &call_env,
+            },
+            |k| (k == "LANG").then(|| "de_DE.UTF-8".to_owned()),
+        );
+        let expected: Vec<(String, String)> = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/d/tmp/t"),
+            ("TMPDIR", "/d/tmp/t/tmp"),
+            ("LANG", "de_DE.UTF-8"),
+            ("CODEWARD_PROJECT_ID", "p"),
+            ("CODEWARD_CORRELATION_ID", "c"),
+            ("CODEWARD_TOOL_CALL_ID", "t"),
+            ("FOO", "bar"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(env, expected);
+    }
+
+    #[test]
+    fn bare_names_resolve_on_path() {
+        let found = resolve_program("sh", Some("/nonexistent:/bin:/usr/bin"));
+        assert!(matches!(found, Ok(p) if p.ends_with("sh")));
+        let missing = resolve_program("no-such-program-cw", Some("/bin"));
+        assert!(matches!(missing, Err(CommandError::SpawnFailed { .. })));
+    }
+}

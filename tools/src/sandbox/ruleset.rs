@@ -1,0 +1,62 @@
+//! Builds one command's Landlock ruleset in the parent (SPEC §6.2) with the `landlock` crate,
+//! best-effort over the kernel's ABI, and hands back the ruleset fd; the forked command applies
+//! it with a raw `landlock_restrict_self` so nothing allocates after `fork`.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, Scope, path_beneath_rules,
+};
+
+use super::{DEV_PATHS, NetRule, SandboxPlan};
+
+/// The newest ABI whose rights we ask for; the crate drops what the kernel lacks.
+const WANT_ABI: ABI = ABI::V6;
+
+/// The ruleset fd for `plan` plus the per-call `scratch` dir, or `None` when the kernel has no
+/// Landlock. Errors are messages for `spawn_failed`.
+pub(crate) fn build(plan: &SandboxPlan, scratch: &Path) -> Result<Option<OwnedFd>, String> {
+    if !super::probe().available {
+        return Ok(None);
+    }
+    let err = |e: landlock::RulesetError| format!("landlock ruleset: {e}");
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(WANT_ABI))
+        .map_err(err)?;
+    if !matches!(plan.net, NetRule::Unrestricted) {
+        ruleset = ruleset
+            .handle_access(AccessNet::from_all(WANT_ABI))
+            .map_err(err)?;
+    }
+    let ruleset = ruleset.scope(Scope::from_all(WANT_ABI)).map_err(err)?;
+    let mut created = ruleset.create().map_err(err)?;
+    created = created
+        .add_rules(path_beneath_rules(
+            &plan.read_paths,
+            AccessFs::from_read(WANT_ABI),
+        ))
+        .map_err(err)?;
+    created = created
+        .add_rules(path_beneath_rules(DEV_PATHS, AccessFs::from_file(WANT_ABI)))
+        .map_err(err)?;
+    let rw: Vec<PathBuf> = plan
+        .read_write_paths
+        .iter()
+        .cloned()
+        .chain(std::iter::once(scratch.to_path_buf()))
+        .collect();
+    created = created
+        .add_rules(path_beneath_rules(&rw, AccessFs::from_all(WANT_ABI)))
+        .map_err(err)?;
+    if let NetRule::AllowPorts(ports) = &plan.net {
+        for port in ports {
+            created = created
+                .add_rule(NetPort::new(*port, AccessNet::ConnectTcp))
+                .map_err(err)?;
+        }
+    }
+    Ok(created.into())
+}
