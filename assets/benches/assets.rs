@@ -8,15 +8,18 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use codeward_assets::{AssetKind, AssetStore, LoadOptions, ReloadTrigger, Watcher, WatcherConfig, ensure_layout, load};
+use codeward_assets::{
+    AssetKind, AssetStore, LoadOptions, ReloadTrigger, Watcher, WatcherConfig, ensure_layout, load,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const FILES_PER_KIND: usize = 250;
 const FILE_BYTES: usize = 2048;
 
 const WORDS: &[&str] = &[
-    "deploy", "release", "review", "testing", "cargo", "module", "actor", "policy", "sandbox", "journal", "snapshot",
-    "watcher", "schema", "workflow", "command", "skill", "graph", "network", "latency", "budget",
+    "deploy", "release", "review", "testing", "cargo", "module", "actor", "policy", "sandbox",
+    "journal", "snapshot", "watcher", "schema", "workflow", "command", "skill", "graph", "network",
+    "latency", "budget",
 ];
 
 fn filler(seed: usize, len: usize) -> String {
@@ -41,22 +44,38 @@ fn pad(mut head: String, seed: usize) -> String {
 fn write_project(data_dir: &Path) {
     ensure_layout(data_dir).expect("layout");
     for i in 0..FILES_PER_KIND {
-        let skill = format!("---\nname: skill-{i}\ndescription: skill number {i} about {}\n---\n# Skill {i}\n\n", WORDS[i % WORDS.len()]);
-        std::fs::write(data_dir.join(format!("skills/skill-{i}.md")), pad(skill, i)).expect("write");
+        let skill = format!(
+            "---\nname: skill-{i}\ndescription: skill number {i} about {}\n---\n# Skill {i}\n\n",
+            WORDS[i % WORDS.len()]
+        );
+        std::fs::write(data_dir.join(format!("skills/skill-{i}.md")), pad(skill, i))
+            .expect("write");
         let command = format!(
             "---\ndescription: command {i}\nparams:\n  target:\n    type: string\n    required: true\n  count:\n    type: integer\n    default: 3\nshell: \"echo {{{{target}}}}\"\n---\nRun {{{{target}}}}.\n"
         );
-        std::fs::write(data_dir.join(format!("commands/cmd-{i}.md")), pad(command, i + 1)).expect("write");
+        std::fs::write(
+            data_dir.join(format!("commands/cmd-{i}.md")),
+            pad(command, i + 1),
+        )
+        .expect("write");
         let workflow = format!(
             "---\nversion: 1.0.{i}\ndescription: workflow {i}\ninputs:\n  - name: file\n    type: string\n    required: true\n---\n## Steps\n### read\n```yaml\ntool: fs.read\nargs:\n  path: \"{{{{inputs.file}}}}\"\n```\n### list\n```yaml\ntool: fs.list\n```\n## Return\n```yaml\nfrom: steps.read.result\n```\n## Notes\n"
         );
-        std::fs::write(data_dir.join(format!("workflows/wf-{i}.md")), pad(workflow, i + 2)).expect("write");
+        std::fs::write(
+            data_dir.join(format!("workflows/wf-{i}.md")),
+            pad(workflow, i + 2),
+        )
+        .expect("write");
         let node = format!(
             "# Node {i}\n\nLinks: [[node-{}]], [[node-{}|next]], [[missing-{i}]].\n\n",
             (i + 1) % FILES_PER_KIND,
             (i * 7) % FILES_PER_KIND
         );
-        std::fs::write(data_dir.join(format!("skill_graph/node-{i}.md")), pad(node, i + 3)).expect("write");
+        std::fs::write(
+            data_dir.join(format!("skill_graph/node-{i}.md")),
+            pad(node, i + 3),
+        )
+        .expect("write");
     }
 }
 
@@ -68,16 +87,35 @@ fn bench_load_and_search(c: &mut Criterion) {
     let out = load(&data_dir, &opts, 1);
     assert!(out.errors.is_empty(), "{:?}", out.errors.first());
     let counts = out.snapshot.counts();
-    assert_eq!((counts.skill, counts.command, counts.workflow, counts.skill_graph_nodes), (250, 250, 250, 250));
+    assert_eq!(
+        (
+            counts.skill,
+            counts.command,
+            counts.workflow,
+            counts.skill_graph_nodes
+        ),
+        (250, 250, 250, 250)
+    );
 
-    c.bench_function("load_1000_files_2k", |b| b.iter(|| black_box(load(&data_dir, &opts, 1))));
+    c.bench_function("load_1000_files_2k", |b| {
+        b.iter(|| black_box(load(&data_dir, &opts, 1)))
+    });
+
+    let store = AssetStore::new(&data_dir, LoadOptions::default());
+    store.reload(ReloadTrigger::Startup, Vec::new());
+    c.bench_function("reload_1000_files_unchanged", |b| {
+        b.iter(|| black_box(store.reload(ReloadTrigger::Watcher, Vec::new())))
+    });
 
     let snapshot = out.snapshot;
     c.bench_function("search_all_kinds_two_terms", |b| {
         b.iter(|| {
             let mut n = 0;
             for kind in AssetKind::ALL {
-                n += snapshot.search(kind, black_box("deploy journal"), 50).map(|h| h.len()).unwrap_or(0);
+                n += snapshot
+                    .search(kind, black_box("deploy journal"), 50)
+                    .map(|h| h.len())
+                    .unwrap_or(0);
             }
             n
         })
@@ -86,19 +124,30 @@ fn bench_load_and_search(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for kind in AssetKind::ALL {
-                n += snapshot.search(kind, black_box("zebra"), 50).map(|h| h.len()).unwrap_or(0);
+                n += snapshot
+                    .search(kind, black_box("zebra"), 50)
+                    .map(|h| h.len())
+                    .unwrap_or(0);
             }
             n
         })
     });
     c.bench_function("search_skills_name", |b| {
-        b.iter(|| snapshot.search(AssetKind::Skill, black_box("skill-42"), 50).map(|h| h.len()))
+        b.iter(|| {
+            snapshot
+                .search(AssetKind::Skill, black_box("skill-42"), 50)
+                .map(|h| h.len())
+        })
     });
 }
 
 /// File change → new snapshot visible, through the real watcher (debounce 250 ms).
 fn watch_latency() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join(".codeward");

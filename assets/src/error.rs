@@ -133,7 +133,13 @@ impl AssetError {
 
 impl fmt::Display for AssetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.path.display(), self.reason, self.message)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.path.display(),
+            self.reason,
+            self.message
+        )
     }
 }
 

@@ -89,7 +89,10 @@ mod tests {
         assert_eq!("Skills".parse::<AssetKind>(), Ok(AssetKind::Skill));
         assert_eq!("COMMAND".parse::<AssetKind>(), Ok(AssetKind::Command));
         assert_eq!("workflows".parse::<AssetKind>(), Ok(AssetKind::Workflow));
-        assert_eq!("Skill_Graph".parse::<AssetKind>(), Ok(AssetKind::SkillGraph));
+        assert_eq!(
+            "Skill_Graph".parse::<AssetKind>(),
+            Ok(AssetKind::SkillGraph)
+        );
         let err = "agents".parse::<AssetKind>().unwrap_err();
         assert_eq!(err.code(), "invalid_asset_kind");
     }

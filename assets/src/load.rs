@@ -34,7 +34,6 @@ pub struct LoadOptions {
     pub now_ms: Option<i64>,
 }
 
-
 impl LoadOptions {
     /// Lenient options.
     pub fn lenient() -> Self {
@@ -43,11 +42,15 @@ impl LoadOptions {
 
     /// Strict options.
     pub fn strict() -> Self {
-        Self { strict: true, ..Self::default() }
+        Self {
+            strict: true,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        self.now_ms.unwrap_or_else(|| text::system_time_ms(std::time::SystemTime::now()))
+        self.now_ms
+            .unwrap_or_else(|| text::system_time_ms(std::time::SystemTime::now()))
     }
 }
 
@@ -93,7 +96,9 @@ impl LoadOutcome {
     /// The snapshot, or `asset_load_failed{errors}` when rejected.
     pub fn into_result(self) -> Result<AssetSnapshot, AssetsError> {
         if self.rejected {
-            Err(AssetsError::AssetLoadFailed { errors: self.errors })
+            Err(AssetsError::AssetLoadFailed {
+                errors: self.errors,
+            })
         } else {
             Ok(self.snapshot)
         }
@@ -146,14 +151,23 @@ pub fn read_sources(data_dir: &Path, opts: &LoadOptions) -> Sources {
         .clone()
         .unwrap_or_else(|| data_dir.parent().map(Path::to_path_buf).unwrap_or_default());
     let canonical_data_dir = fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let mut walker = Walker { root, data_dir: canonical_data_dir, out: Sources::default() };
+    let mut walker = Walker {
+        root,
+        data_dir: canonical_data_dir,
+        out: Sources::default(),
+    };
     for kind in AssetKind::ALL {
         let dir = data_dir.join(kind.dir_name());
         match fs::symlink_metadata(&dir) {
             Ok(meta) if meta.file_type().is_symlink() => walker.symlink(kind, &dir),
             Ok(meta) if meta.is_dir() => walker.walk_dir(kind, &dir, 0),
             Ok(_) => {
-                let e = walker.error(kind, &dir, AssetErrorReason::IoError, "asset directory is not a directory".into());
+                let e = walker.error(
+                    kind,
+                    &dir,
+                    AssetErrorReason::IoError,
+                    "asset directory is not a directory".into(),
+                );
                 walker.out.errors.push(e.with_detail("not_a_directory"));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -195,16 +209,29 @@ fn normalize(path: &Path) -> PathBuf {
 
 impl Walker {
     fn rel(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+        path.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
     }
 
-    fn error(&self, kind: AssetKind, path: &Path, reason: AssetErrorReason, message: String) -> AssetError {
+    fn error(
+        &self,
+        kind: AssetKind,
+        path: &Path,
+        reason: AssetErrorReason,
+        message: String,
+    ) -> AssetError {
         AssetError::new(Some(kind), self.rel(path), reason, message)
     }
 
     fn walk_dir(&mut self, kind: AssetKind, dir: &Path, depth: usize) {
         if depth > MAX_DEPTH {
-            let e = self.error(kind, dir, AssetErrorReason::IoError, format!("deeper than {MAX_DEPTH} levels"));
+            let e = self.error(
+                kind,
+                dir,
+                AssetErrorReason::IoError,
+                format!("deeper than {MAX_DEPTH} levels"),
+            );
             self.out.errors.push(e.with_detail("too_deep"));
             return;
         }
@@ -249,7 +276,12 @@ impl Walker {
                     } else {
                         "a device"
                     };
-                    let e = self.error(kind, &path, AssetErrorReason::IoError, format!("not a regular file ({what})"));
+                    let e = self.error(
+                        kind,
+                        &path,
+                        AssetErrorReason::IoError,
+                        format!("not a regular file ({what})"),
+                    );
                     self.out.errors.push(e.with_detail("not_a_regular_file"));
                 }
             }
@@ -257,7 +289,10 @@ impl Walker {
     }
 
     fn symlink(&mut self, kind: AssetKind, path: &Path) {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let target = fs::read_link(path).unwrap_or_default();
         let parent = path.parent().unwrap_or(Path::new(""));
         let resolved = fs::canonicalize(path).unwrap_or_else(|_| normalize(&parent.join(&target)));
@@ -277,7 +312,10 @@ impl Walker {
                 kind,
                 path,
                 AssetErrorReason::SymlinkOutsideDataDir,
-                format!("symlink to `{}` points outside the data dir; not followed", target.display()),
+                format!(
+                    "symlink to `{}` points outside the data dir; not followed",
+                    target.display()
+                ),
             );
             self.out.errors.push(e);
         }
@@ -302,7 +340,12 @@ impl Walker {
                 self.out.errors.push(e);
             }
             Err(ReadError::NotRegular) => {
-                let e = self.error(kind, path, AssetErrorReason::IoError, "not a regular file".into());
+                let e = self.error(
+                    kind,
+                    path,
+                    AssetErrorReason::IoError,
+                    "not a regular file".into(),
+                );
                 self.out.errors.push(e.with_detail("not_a_regular_file"));
             }
             Err(ReadError::Io(err)) if err.kind() == io::ErrorKind::NotFound => {
@@ -337,7 +380,10 @@ fn read_capped(path: &Path) -> Result<(Vec<u8>, Option<i64>), ReadError> {
         return Err(ReadError::TooLarge(meta.len()));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    (&mut file)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge(bytes.len() as u64));
     }
@@ -349,7 +395,9 @@ fn collect_resources(base: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usi
     if depth > MAX_DEPTH || out.len() >= MAX_RESOURCES {
         return;
     }
-    let Ok(entries) = sorted_entries(dir) else { return };
+    let Ok(entries) = sorted_entries(dir) else {
+        return;
+    };
     for entry in entries {
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -361,7 +409,11 @@ fn collect_resources(base: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usi
         if ft.is_dir() {
             collect_resources(base, &path, out, depth + 1);
         } else if out.len() < MAX_RESOURCES {
-            out.push(path.strip_prefix(base).map(Path::to_path_buf).unwrap_or(path));
+            out.push(
+                path.strip_prefix(base)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(path),
+            );
         }
     }
 }

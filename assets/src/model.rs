@@ -35,13 +35,19 @@ pub struct Registration {
 impl Registration {
     /// A valid registration.
     pub fn valid() -> Self {
-        Self { status: RegistrationStatus::Valid, errors: Vec::new() }
+        Self {
+            status: RegistrationStatus::Valid,
+            errors: Vec::new(),
+        }
     }
 
     /// Valid when `errors` is empty, else invalid.
     pub fn from_errors(errors: Vec<AssetError>) -> Self {
-        let status =
-            if errors.is_empty() { RegistrationStatus::Valid } else { RegistrationStatus::Invalid };
+        let status = if errors.is_empty() {
+            RegistrationStatus::Valid
+        } else {
+            RegistrationStatus::Invalid
+        };
         Self { status, errors }
     }
 

@@ -34,7 +34,10 @@ pub struct ParseResult {
 
 impl ParseResult {
     fn failed(error: AssetError) -> Self {
-        Self { asset: None, errors: vec![error] }
+        Self {
+            asset: None,
+            errors: vec![error],
+        }
     }
 }
 
@@ -59,7 +62,10 @@ pub(crate) fn read_document(
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(err(
             AssetErrorReason::AssetTooLarge,
-            format!("file is {} bytes, the limit is {MAX_FILE_BYTES}", bytes.len()),
+            format!(
+                "file is {} bytes, the limit is {MAX_FILE_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let decoded = text::decode(bytes).map_err(|e| text_error(kind, path, e))?;
@@ -99,7 +105,9 @@ fn text_error(kind: AssetKind, path: &Path, e: TextError) -> AssetError {
 
 /// The file stem of a path as a string (lossy).
 pub(crate) fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Collects field errors for one file and reads typed front matter fields.
@@ -113,7 +121,12 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub(crate) fn new(kind: AssetKind, path: &'a Path, fm: &'a Map<String, Value>) -> Self {
-        Self { kind, path, fm, errors: Vec::new() }
+        Self {
+            kind,
+            path,
+            fm,
+            errors: Vec::new(),
+        }
     }
 
     pub(crate) fn error(&mut self, reason: AssetErrorReason, field: &str, message: String) {
@@ -127,12 +140,18 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn missing(&mut self, field: &str) {
-        self.error(AssetErrorReason::MissingField, field, format!("missing field `{field}`"));
+        self.error(
+            AssetErrorReason::MissingField,
+            field,
+            format!("missing field `{field}`"),
+        );
     }
 
     /// The value of the first present key among `keys`.
     pub(crate) fn get(&self, keys: &[&str]) -> Option<(&'a str, &'a Value)> {
-        keys.iter().find_map(|k| self.fm.get_key_value(*k)).map(|(k, v)| (k.as_str(), v))
+        keys.iter()
+            .find_map(|k| self.fm.get_key_value(*k))
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// A string field; numbers and booleans are stringified, null is absent.
@@ -144,7 +163,10 @@ impl<'a> Fields<'a> {
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             other => {
-                self.invalid(key, format!("expected a string, found {}", text::json_type_name(other)));
+                self.invalid(
+                    key,
+                    format!("expected a string, found {}", text::json_type_name(other)),
+                );
                 None
             }
         }
@@ -157,7 +179,10 @@ impl<'a> Fields<'a> {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
             other => {
-                self.invalid(key, format!("expected a boolean, found {}", text::json_type_name(other)));
+                self.invalid(
+                    key,
+                    format!("expected a boolean, found {}", text::json_type_name(other)),
+                );
                 None
             }
         }
@@ -179,7 +204,9 @@ impl<'a> Fields<'a> {
     /// `allowed-tools`: a list of strings, or one string split on commas and whitespace
     /// outside parentheses (`Bash(git add:*), Read` → two entries).
     pub(crate) fn tool_list(&mut self, keys: &[&str]) -> Vec<String> {
-        let Some((key, v)) = self.get(keys) else { return Vec::new() };
+        let Some((key, v)) = self.get(keys) else {
+            return Vec::new();
+        };
         match v {
             Value::Null => Vec::new(),
             Value::String(s) => split_tool_list(s),
@@ -209,14 +236,18 @@ impl<'a> Fields<'a> {
             if text::is_slug(&name) {
                 return Some(name);
             }
-            self.invalid("name", format!("`{name}` is not a slug `[a-z0-9][a-z0-9_-]*`"));
+            self.invalid(
+                "name",
+                format!("`{name}` is not a slug `[a-z0-9][a-z0-9_-]*`"),
+            );
             return None;
         }
         let stem = stem(self.path).to_lowercase();
         if text::is_slug(&stem) {
             Some(stem)
         } else {
-            let message = format!("file stem `{stem}` is not a valid name; set front matter `name`");
+            let message =
+                format!("file stem `{stem}` is not a valid name; set front matter `name`");
             self.error(AssetErrorReason::InvalidField, "name", message);
             None
         }
@@ -253,7 +284,10 @@ fn split_tool_list(s: &str) -> Vec<String> {
 }
 
 /// Assembles an asset record from its parts (no file metadata yet).
-#[expect(clippy::too_many_arguments, reason = "a plain record constructor, called once per kind")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a plain record constructor, called once per kind"
+)]
 pub(crate) fn make_asset(
     kind: AssetKind,
     path: &Path,
@@ -289,6 +323,9 @@ mod tests {
             split_tool_list("Bash(git add:*), Bash(git status:*) Read"),
             vec!["Bash(git add:*)", "Bash(git status:*)", "Read"]
         );
-        assert_eq!(split_tool_list("fs.read fs.search"), vec!["fs.read", "fs.search"]);
+        assert_eq!(
+            split_tool_list("fs.read fs.search"),
+            vec!["fs.read", "fs.search"]
+        );
     }
 }

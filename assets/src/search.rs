@@ -64,10 +64,14 @@ pub struct GraphSearchResult {
 fn normalize_query(query: &str) -> Result<Vec<String>, AssetsError> {
     let q = query.trim();
     if q.is_empty() {
-        return Err(AssetsError::InvalidQuery { reason: InvalidQueryReason::Blank });
+        return Err(AssetsError::InvalidQuery {
+            reason: InvalidQueryReason::Blank,
+        });
     }
     if q.len() > MAX_QUERY_BYTES {
-        return Err(AssetsError::InvalidQuery { reason: InvalidQueryReason::TooLong });
+        return Err(AssetsError::InvalidQuery {
+            reason: InvalidQueryReason::TooLong,
+        });
     }
     let mut terms: Vec<String> = Vec::new();
     for t in q.to_lowercase().split_whitespace() {
@@ -83,11 +87,24 @@ fn snippet(body: &str, body_lc: &str, terms: &[String]) -> String {
         return String::new();
     };
     // Lowercasing can change byte lengths (rare Unicode); then cut from the lowercase text.
-    let src = if body.len() == body_lc.len() && body.is_char_boundary(pos) { body } else { body_lc };
-    let before: Vec<(usize, char)> = src.get(..pos).unwrap_or("").char_indices().collect();
-    let start = before.len().saturating_sub(SNIPPET_CHARS / 4);
-    let start_byte = before.get(start).map_or(pos, |(i, _)| *i);
-    let text: String = src.get(start_byte..).unwrap_or("").chars().take(SNIPPET_CHARS).collect();
+    let src = if body.len() == body_lc.len() && body.is_char_boundary(pos) {
+        body
+    } else {
+        body_lc
+    };
+    let prefix = src.get(..pos).unwrap_or("");
+    let start_byte = prefix
+        .char_indices()
+        .rev()
+        .take(SNIPPET_CHARS / 4)
+        .last()
+        .map_or(pos, |(i, _)| i);
+    let text: String = src
+        .get(start_byte..)
+        .unwrap_or("")
+        .chars()
+        .take(SNIPPET_CHARS)
+        .collect();
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -96,9 +113,18 @@ impl AssetSnapshot {
     /// path or body. Score = 8 (name equals the query) + 4 per term in the name + 2 per term
     /// in the description + 1 per term in path or body; sorted by score, then name. `limit`
     /// 0 means [`DEFAULT_SEARCH_LIMIT`]. A blank query is `invalid_query`.
-    pub fn search(&self, kind: AssetKind, query: &str, limit: usize) -> Result<Vec<AssetHit>, AssetsError> {
+    pub fn search(
+        &self,
+        kind: AssetKind,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<AssetHit>, AssetsError> {
         let terms = normalize_query(query)?;
-        let limit = if limit == 0 { DEFAULT_SEARCH_LIMIT } else { limit };
+        let limit = if limit == 0 {
+            DEFAULT_SEARCH_LIMIT
+        } else {
+            limit
+        };
         let whole = terms.join(" ");
         let entries = &self.index.kinds[kind_slot(kind)];
         let mut scored: Vec<(u32, &Entry)> = Vec::new();
@@ -145,7 +171,11 @@ impl AssetSnapshot {
 
     /// Graph search: nodes ranked like [`Self::search`], plus the edges from or to a matching
     /// node and the edges whose label contains every term.
-    pub fn search_graph(&self, query: &str, limit: usize) -> Result<GraphSearchResult, AssetsError> {
+    pub fn search_graph(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<GraphSearchResult, AssetsError> {
         let nodes = self.search(AssetKind::SkillGraph, query, limit)?;
         let terms = normalize_query(query)?;
         let mut edges: Vec<GraphEdge> = self

@@ -163,8 +163,16 @@ fn kind_index(kind: AssetKind) -> usize {
 impl AssetSnapshot {
     /// An empty snapshot (generation 0) — what serves before the first load.
     pub fn empty() -> Self {
-        build_snapshot(Sources::default(), &LoadOptions { now_ms: Some(0), ..LoadOptions::default() }, 0, None)
-            .snapshot
+        build_snapshot(
+            Sources::default(),
+            &LoadOptions {
+                now_ms: Some(0),
+                ..LoadOptions::default()
+            },
+            0,
+            None,
+        )
+        .snapshot
     }
 
     /// The generation number.
@@ -232,7 +240,10 @@ impl AssetSnapshot {
         let key_trimmed = key.trim();
         map.get(key_trimmed)
             .or_else(|| map.values().find(|a| a.path.as_os_str() == key_trimmed))
-            .ok_or_else(|| AssetsError::AssetNotFound { kind, key: key.to_owned() })
+            .ok_or_else(|| AssetsError::AssetNotFound {
+                kind,
+                key: key.to_owned(),
+            })
     }
 
     /// The whole skill graph.
@@ -242,12 +253,16 @@ impl AssetSnapshot {
 
     /// Tool views of every command, sorted by tool name (invalid ones included).
     pub fn commands(&self) -> impl Iterator<Item = &AssetTool> {
-        self.tools.iter().filter(|t| t.kind == AssetToolKind::AssetCommand)
+        self.tools
+            .iter()
+            .filter(|t| t.kind == AssetToolKind::AssetCommand)
     }
 
     /// Tool views of every workflow, sorted by tool name (invalid and disabled included).
     pub fn workflows(&self) -> impl Iterator<Item = &AssetTool> {
-        self.tools.iter().filter(|t| t.kind == AssetToolKind::AssetWorkflow)
+        self.tools
+            .iter()
+            .filter(|t| t.kind == AssetToolKind::AssetWorkflow)
     }
 
     /// Tool view by tool name (`command.run.x` / `workflow.run.y`).
@@ -267,7 +282,11 @@ impl AssetSnapshot {
             skill_graph_nodes: self.graph.nodes.len(),
             skill_graph_edges: self.graph.edges.len(),
             dangling_edges: self.graph.edges.iter().filter(|e| e.dangling).count(),
-            invalid_tools: self.tools.iter().filter(|t| !t.registration.is_valid()).count(),
+            invalid_tools: self
+                .tools
+                .iter()
+                .filter(|t| !t.registration.is_valid())
+                .count(),
         }
     }
 
@@ -297,7 +316,9 @@ pub fn build_snapshot(
     generation: u64,
     previous: Option<&AssetSnapshot>,
 ) -> LoadOutcome {
-    sources.files.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
+    sources
+        .files
+        .sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     let mut errors = sources.errors;
     let mut assets: [BTreeMap<String, Asset>; 4] = Default::default();
     // Previous assets by (kind, path): unchanged files (same SHA-256) are not parsed again.
@@ -313,7 +334,9 @@ pub fn build_snapshot(
         let prev = prev_by_path.get(&(file.kind, file.path.as_path())).copied();
         let sha = prev.map(|_| text::sha256_hex(&file.bytes));
         let (mut asset, mut file_errors) = match prev {
-            Some(p) if sha.as_deref() == Some(p.sha256.as_str()) => (Some(p.clone()), p.registration.errors.clone()),
+            Some(p) if sha.as_deref() == Some(p.sha256.as_str()) => {
+                (Some(p.clone()), p.registration.errors.clone())
+            }
             _ => {
                 let result = parse_asset(file.kind, &file.path, &file.bytes);
                 (result.asset, result.errors)
@@ -328,10 +351,11 @@ pub fn build_snapshot(
         if !file_errors.is_empty() && !opts.strict {
             // Lenient: keep the previous good version of this file, if any.
             if let Some(prev) = prev
-                && prev.registration.is_valid() {
-                    asset = Some(prev.clone());
-                    file_errors.iter_mut().for_each(|e| e.stale = true);
-                }
+                && prev.registration.is_valid()
+            {
+                asset = Some(prev.clone());
+                file_errors.iter_mut().for_each(|e| e.stale = true);
+            }
         }
         if let Some(a) = asset {
             let slot = &mut assets[kind_index(file.kind)];
@@ -341,9 +365,15 @@ pub fn build_snapshot(
                 } else {
                     AssetErrorReason::DuplicateName
                 };
-                let message = format!("{} `{}` is already defined by `{}`", file.kind, a.name, first.path.display());
+                let message = format!(
+                    "{} `{}` is already defined by `{}`",
+                    file.kind,
+                    a.name,
+                    first.path.display()
+                );
                 file_errors.push(
-                    AssetError::new(Some(file.kind), &file.path, reason, message).with_detail(first.path.display().to_string()),
+                    AssetError::new(Some(file.kind), &file.path, reason, message)
+                        .with_detail(first.path.display().to_string()),
                 );
             } else {
                 slot.insert(a.name.clone(), a);
@@ -352,7 +382,8 @@ pub fn build_snapshot(
         errors.extend(file_errors);
     }
     errors.sort_by(|a, b| {
-        (&a.path, a.reason, &a.message, &a.detail, a.line).cmp(&(&b.path, b.reason, &b.message, &b.detail, b.line))
+        (&a.path, a.reason, &a.message, &a.detail, a.line)
+            .cmp(&(&b.path, b.reason, &b.message, &b.detail, b.line))
     });
     let mut skipped = sources.skipped;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -402,7 +433,11 @@ pub fn build_snapshot(
         fingerprints,
         index,
     };
-    LoadOutcome { snapshot, errors, rejected }
+    LoadOutcome {
+        snapshot,
+        errors,
+        rejected,
+    }
 }
 
 fn fingerprint(map: &BTreeMap<String, Asset>) -> u64 {
@@ -428,12 +463,22 @@ fn resolve_graph(nodes: &mut BTreeMap<String, Asset>) -> (SkillGraph, Vec<AssetE
     let mut warnings = Vec::new();
     for asset in nodes.values_mut() {
         let path = asset.path.clone();
-        let AssetDefinition::GraphNode(node) = &mut asset.definition else { continue };
+        let AssetDefinition::GraphNode(node) = &mut asset.definition else {
+            continue;
+        };
         let mut resolved: Vec<GraphEdge> = Vec::new();
         for e in node.edges.drain(..) {
-            let target = if ids.contains(&e.to) { Some(e.to.clone()) } else { lower.get(&e.to.to_lowercase()).cloned() };
+            let target = if ids.contains(&e.to) {
+                Some(e.to.clone())
+            } else {
+                lower.get(&e.to.to_lowercase()).cloned()
+            };
             let edge = match target {
-                Some(to) => GraphEdge { to, dangling: false, ..e },
+                Some(to) => GraphEdge {
+                    to,
+                    dangling: false,
+                    ..e
+                },
                 None => {
                     warnings.push(
                         AssetError::new(
@@ -444,7 +489,10 @@ fn resolve_graph(nodes: &mut BTreeMap<String, Asset>) -> (SkillGraph, Vec<AssetE
                         )
                         .with_detail(e.to.clone()),
                     );
-                    GraphEdge { dangling: true, ..e }
+                    GraphEdge {
+                        dangling: true,
+                        ..e
+                    }
                 }
             };
             if !resolved.iter().any(|r| r.to == edge.to) {
@@ -457,7 +505,10 @@ fn resolve_graph(nodes: &mut BTreeMap<String, Asset>) -> (SkillGraph, Vec<AssetE
     }
     let mut backlinks: HashMap<String, Vec<String>> = HashMap::new();
     for e in all_edges.iter().filter(|e| !e.dangling) {
-        backlinks.entry(e.to.clone()).or_default().push(e.from.clone());
+        backlinks
+            .entry(e.to.clone())
+            .or_default()
+            .push(e.from.clone());
     }
     let mut summaries = Vec::new();
     for asset in nodes.values_mut() {
@@ -466,11 +517,21 @@ fn resolve_graph(nodes: &mut BTreeMap<String, Asset>) -> (SkillGraph, Vec<AssetE
             b.sort();
             b.dedup();
             node.backlinks = b;
-            summaries.push(GraphNodeSummary { id: node.id.clone(), title: node.title.clone(), path: node.path.clone() });
+            summaries.push(GraphNodeSummary {
+                id: node.id.clone(),
+                title: node.title.clone(),
+                path: node.path.clone(),
+            });
         }
     }
     all_edges.sort();
-    (SkillGraph { nodes: summaries, edges: all_edges }, warnings)
+    (
+        SkillGraph {
+            nodes: summaries,
+            edges: all_edges,
+        },
+        warnings,
+    )
 }
 
 /// Built-in tools known not to reach the network.
@@ -482,7 +543,9 @@ fn build_tools(assets: &[BTreeMap<String, Asset>; 4]) -> Vec<AssetTool> {
     let commands = &assets[kind_index(AssetKind::Command)];
     let mut tools = Vec::new();
     for a in commands.values() {
-        let AssetDefinition::Command(def) = &a.definition else { continue };
+        let AssetDefinition::Command(def) = &a.definition else {
+            continue;
+        };
         let executable = def.exec.is_some();
         tools.push(AssetTool {
             tool_name: format!("command.run.{}", a.name),
@@ -498,7 +561,9 @@ fn build_tools(assets: &[BTreeMap<String, Asset>; 4]) -> Vec<AssetTool> {
         });
     }
     for a in assets[kind_index(AssetKind::Workflow)].values() {
-        let AssetDefinition::Workflow(def) = &a.definition else { continue };
+        let AssetDefinition::Workflow(def) = &a.definition else {
+            continue;
+        };
         let network_capable = def.steps.iter().any(|s| {
             if let Some(cmd) = s.tool.strip_prefix("command.run.") {
                 commands.get(cmd).is_none_or(|c| {

@@ -77,7 +77,9 @@ impl ReloadReport {
     /// `Err(asset_load_failed{errors})` when rejected.
     pub fn into_result(self) -> Result<ReloadReport, AssetsError> {
         if self.rejected {
-            Err(AssetsError::AssetLoadFailed { errors: self.errors })
+            Err(AssetsError::AssetLoadFailed {
+                errors: self.errors,
+            })
         } else {
             Ok(self)
         }
@@ -111,18 +113,27 @@ impl ReloadReport {
             }),
         }
         if self.trigger == ReloadTrigger::Watcher {
-            let changed_paths: Vec<PathBuf> = self.changed_paths.iter().take(EVENT_MAX_PATHS).cloned().collect();
+            let changed_paths: Vec<PathBuf> = self
+                .changed_paths
+                .iter()
+                .take(EVENT_MAX_PATHS)
+                .cloned()
+                .collect();
             let changed_count = self.changed_paths.len();
             out.push(match self.outcome {
-                ReloadOutcome::Applied => {
-                    AssetsEvent::WatcherReloadCompleted { changed_paths, changed_count, generation: self.generation }
-                }
+                ReloadOutcome::Applied => AssetsEvent::WatcherReloadCompleted {
+                    changed_paths,
+                    changed_count,
+                    generation: self.generation,
+                },
                 ReloadOutcome::Rejected => AssetsEvent::WatcherReloadFailed {
                     changed_paths,
                     changed_count,
                     generation: self.generation,
                     error_count: self.error_count,
-                    error: AssetsError::AssetLoadFailed { errors: Vec::new() }.code().to_owned(),
+                    error: AssetsError::AssetLoadFailed { errors: Vec::new() }
+                        .code()
+                        .to_owned(),
                 },
             });
         }
@@ -252,15 +263,25 @@ impl AssetStore {
     pub fn new(data_dir: impl Into<PathBuf>, opts: LoadOptions) -> Self {
         let (tx, _rx) = watch::channel(Arc::new(AssetSnapshot::empty()));
         Self {
-            inner: Arc::new(Inner { data_dir: data_dir.into(), opts, tx, state: Mutex::new(StoreState::default()) }),
+            inner: Arc::new(Inner {
+                data_dir: data_dir.into(),
+                opts,
+                tx,
+                state: Mutex::new(StoreState::default()),
+            }),
         }
     }
 
     /// Creates the store and does the startup load; a strict rejection is
     /// `asset_load_failed{errors}` (the runtime maps it to `start_project_failed{assets}`).
-    pub fn open(data_dir: impl Into<PathBuf>, opts: LoadOptions) -> Result<(Self, ReloadReport), AssetsError> {
+    pub fn open(
+        data_dir: impl Into<PathBuf>,
+        opts: LoadOptions,
+    ) -> Result<(Self, ReloadReport), AssetsError> {
         let store = Self::new(data_dir, opts);
-        let report = store.reload(ReloadTrigger::Startup, Vec::new()).into_result()?;
+        let report = store
+            .reload(ReloadTrigger::Startup, Vec::new())
+            .into_result()?;
         Ok((store, report))
     }
 
@@ -285,7 +306,10 @@ impl AssetStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, StoreState> {
-        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Loads from disk and publishes the result (blocking file I/O: call it from
@@ -296,7 +320,12 @@ impl AssetStore {
         let current = self.snapshot();
         let next_generation = current.generation() + 1;
         let previous = (current.generation() > 0).then_some(current.as_ref());
-        let outcome = load_with_previous(&self.inner.data_dir, &self.inner.opts, next_generation, previous);
+        let outcome = load_with_previous(
+            &self.inner.data_dir,
+            &self.inner.opts,
+            next_generation,
+            previous,
+        );
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         changed_paths.sort();
         changed_paths.dedup();
@@ -342,14 +371,23 @@ impl AssetStore {
             at: text::format_rfc3339_ms(self.inner.opts.now_ms()),
             trigger,
             outcome: report.outcome,
-            changed_paths: report.changed_paths.iter().take(DIAG_MAX_PATHS).cloned().collect(),
+            changed_paths: report
+                .changed_paths
+                .iter()
+                .take(DIAG_MAX_PATHS)
+                .cloned()
+                .collect(),
             duration_ms,
         });
         report
     }
 
     /// [`Self::reload`] on tokio's blocking pool.
-    pub async fn reload_async(&self, trigger: ReloadTrigger, changed_paths: Vec<PathBuf>) -> ReloadReport {
+    pub async fn reload_async(
+        &self,
+        trigger: ReloadTrigger,
+        changed_paths: Vec<PathBuf>,
+    ) -> ReloadReport {
         let store = self.clone();
         let fallback = changed_paths.clone();
         match tokio::task::spawn_blocking(move || store.reload(trigger, changed_paths)).await {

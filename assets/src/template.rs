@@ -39,7 +39,9 @@ pub enum Quoting {
 }
 
 fn is_placeholder_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 impl Template {
@@ -51,17 +53,18 @@ impl Template {
         let mut rest = source;
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("{{")
-                && let Some(end) = after.find("}}") {
-                    let name = after.get(..end).unwrap_or("").trim();
-                    if is_placeholder_name(name) {
-                        if !lit.is_empty() {
-                            parts.push(TemplatePart::Literal(std::mem::take(&mut lit)));
-                        }
-                        parts.push(TemplatePart::Placeholder(name.to_owned()));
-                        rest = after.get(end + 2..).unwrap_or("");
-                        continue;
+                && let Some(end) = after.find("}}")
+            {
+                let name = after.get(..end).unwrap_or("").trim();
+                if is_placeholder_name(name) {
+                    if !lit.is_empty() {
+                        parts.push(TemplatePart::Literal(std::mem::take(&mut lit)));
                     }
+                    parts.push(TemplatePart::Placeholder(name.to_owned()));
+                    rest = after.get(end + 2..).unwrap_or("");
+                    continue;
                 }
+            }
             if claude_args && rest.starts_with('$') {
                 if let Some(after) = rest.strip_prefix("$ARGUMENTS") {
                     if !lit.is_empty() {
@@ -72,9 +75,10 @@ impl Template {
                     continue;
                 }
                 let bytes = rest.as_bytes();
-                if let (Some(d @ b'1'..=b'9'), false) =
-                    (bytes.get(1).copied(), bytes.get(2).is_some_and(u8::is_ascii_digit))
-                {
+                if let (Some(d @ b'1'..=b'9'), false) = (
+                    bytes.get(1).copied(),
+                    bytes.get(2).is_some_and(u8::is_ascii_digit),
+                ) {
                     if !lit.is_empty() {
                         parts.push(TemplatePart::Literal(std::mem::take(&mut lit)));
                     }
@@ -92,7 +96,10 @@ impl Template {
         if !lit.is_empty() {
             parts.push(TemplatePart::Literal(lit));
         }
-        Self { source: source.to_owned(), parts }
+        Self {
+            source: source.to_owned(),
+            parts,
+        }
     }
 
     /// The placeholder names used, in order of first use.
@@ -100,9 +107,10 @@ impl Template {
         let mut out: Vec<&str> = Vec::new();
         for p in &self.parts {
             if let TemplatePart::Placeholder(n) = p
-                && !out.contains(&n.as_str()) {
-                    out.push(n);
-                }
+                && !out.contains(&n.as_str())
+            {
+                out.push(n);
+            }
         }
         out
     }
@@ -134,7 +142,9 @@ impl Template {
                     out.push_str(l);
                     continue;
                 }
-                TemplatePart::Placeholder(name) => lookup(args, name).map(plain).unwrap_or_default(),
+                TemplatePart::Placeholder(name) => {
+                    lookup(args, name).map(plain).unwrap_or_default()
+                }
                 TemplatePart::Arguments => arguments.to_owned(),
                 TemplatePart::Positional(n) => arguments
                     .split_whitespace()
@@ -187,18 +197,33 @@ mod tests {
     fn compiles_and_renders() {
         let t = Template::compile("grep -rn TODO {{ dir }} {{x", false);
         assert_eq!(t.placeholders(), vec!["dir"]);
-        let args = json!({"dir": "it's"}).as_object().cloned().unwrap_or_default();
+        let args = json!({"dir": "it's"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(t.render(&args, Quoting::Plain), "grep -rn TODO it's {{x");
-        assert_eq!(t.render(&args, Quoting::Shell), r"grep -rn TODO 'it'\''s' {{x");
-        assert_eq!(Template::compile("{{inputs.file}}", false).sole_placeholder(), Some("inputs.file"));
+        assert_eq!(
+            t.render(&args, Quoting::Shell),
+            r"grep -rn TODO 'it'\''s' {{x"
+        );
+        assert_eq!(
+            Template::compile("{{inputs.file}}", false).sole_placeholder(),
+            Some("inputs.file")
+        );
     }
 
     #[test]
     fn claude_arguments() {
         let t = Template::compile("Fix $ARGUMENTS now; first=$1 cost=$10", true);
         assert!(t.uses_claude_args());
-        let args = json!({"arguments": "a b"}).as_object().cloned().unwrap_or_default();
-        assert_eq!(t.render(&args, Quoting::Plain), "Fix a b now; first=a cost=$10");
+        let args = json!({"arguments": "a b"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            t.render(&args, Quoting::Plain),
+            "Fix a b now; first=a cost=$10"
+        );
         assert!(!Template::compile("$ARGUMENTS", false).uses_claude_args());
     }
 }

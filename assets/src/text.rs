@@ -50,7 +50,8 @@ pub(crate) struct Document {
 
 fn is_delimiter(line: &str) -> bool {
     // INVARIANT: only column-0 `---` (optionally followed by spaces/tabs) delimits.
-    line.strip_prefix("---").is_some_and(|rest| rest.trim_end_matches([' ', '\t']).is_empty())
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.trim_end_matches([' ', '\t']).is_empty())
 }
 
 /// Splits `---` front matter off a decoded (LF-only) text and parses it as a YAML mapping.
@@ -90,7 +91,12 @@ pub(crate) fn split_front_matter(text: &str) -> Result<Document, TextError> {
     }
     let body = after_open.get(body_start..).unwrap_or("").to_owned();
     let front_matter = parse_yaml_mapping(yaml)?;
-    Ok(Document { front_matter, has_front_matter: true, body, body_line: line_no + 1 })
+    Ok(Document {
+        front_matter,
+        has_front_matter: true,
+        body,
+        body_line: line_no + 1,
+    })
 }
 
 fn yaml_options() -> serde_saphyr::Options {
@@ -191,7 +197,10 @@ pub(crate) fn parse_yaml_mapping(yaml: &str) -> Result<Map<String, Value>, TextE
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Map::new()),
         other => Err(TextError::FrontMatter {
-            message: format!("front matter must be a mapping, found {}", json_type_name(&other)),
+            message: format!(
+                "front matter must be a mapping, found {}",
+                json_type_name(&other)
+            ),
             line: Some(2),
         }),
     }
@@ -234,7 +243,9 @@ pub fn is_ignored_name(name: &str) -> bool {
 pub fn is_markdown_name(name: &str) -> bool {
     !is_ignored_name(name)
         && name.len() > 3
-        && name.get(name.len() - 3..).is_some_and(|ext| ext.eq_ignore_ascii_case(".md"))
+        && name
+            .get(name.len() - 3..)
+            .is_some_and(|ext| ext.eq_ignore_ascii_case(".md"))
 }
 
 /// Lowercase hex SHA-256 of bytes.
@@ -288,13 +299,12 @@ pub(crate) fn first_heading(body: &str) -> Option<&str> {
             in_fence = !in_fence;
             continue;
         }
-        if !in_fence
-            && let Some(h) = line.strip_prefix("# ") {
-                let h = h.trim().trim_end_matches('#').trim();
-                if !h.is_empty() {
-                    return Some(h);
-                }
+        if !in_fence && let Some(h) = line.strip_prefix("# ") {
+            let h = h.trim().trim_end_matches('#').trim();
+            if !h.is_empty() {
+                return Some(h);
             }
+        }
     }
     None
 }
@@ -341,7 +351,10 @@ mod tests {
             Err(TextError::FrontMatter { .. })
         ));
         let bad = split_front_matter("---\na: 1\nb: [\n---\n").unwrap_err();
-        assert!(matches!(bad, TextError::FrontMatter { line: Some(_), .. }), "{bad:?}");
+        assert!(
+            matches!(bad, TextError::FrontMatter { line: Some(_), .. }),
+            "{bad:?}"
+        );
     }
 
     #[test]
@@ -349,13 +362,23 @@ mod tests {
         let doc =
             split_front_matter("---\nargument-hint: [pr] [priority]\ndescription: Fix: it\n---\n")
                 .unwrap();
-        assert_eq!(doc.front_matter.get("argument-hint"), Some(&json!("[pr] [priority]")));
+        assert_eq!(
+            doc.front_matter.get("argument-hint"),
+            Some(&json!("[pr] [priority]"))
+        );
         assert_eq!(doc.front_matter.get("description"), Some(&json!("Fix: it")));
     }
 
     #[test]
     fn ignore_rules() {
-        for n in [".#foo.md", "foo.md~", ".foo.md.swp", "4913", "x.md___jb_tmp___", ".hidden.md"] {
+        for n in [
+            ".#foo.md",
+            "foo.md~",
+            ".foo.md.swp",
+            "4913",
+            "x.md___jb_tmp___",
+            ".hidden.md",
+        ] {
             assert!(is_ignored_name(n), "{n}");
             assert!(!is_markdown_name(n), "{n}");
         }
@@ -367,7 +390,10 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            format_rfc3339_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 
     #[test]

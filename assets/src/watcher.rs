@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::kind::AssetKind;
+use crate::store::AssetsEvent;
 use crate::text;
 
 /// Capacity of the raw event channel between the notify thread and the watcher task.
@@ -106,7 +107,10 @@ pub struct Watcher {
     pending: Arc<AtomicUsize>,
 }
 
-type Debouncer = notify_debouncer_full::Debouncer<notify::RecommendedWatcher, notify_debouncer_full::RecommendedCache>;
+type Debouncer = notify_debouncer_full::Debouncer<
+    notify::RecommendedWatcher,
+    notify_debouncer_full::RecommendedCache,
+>;
 
 fn start_debouncer(
     data_dir: &Path,
@@ -119,20 +123,28 @@ fn start_debouncer(
             overflow.store(true, Ordering::Relaxed);
         }
     };
-    let fail = |e: notify::Error| WatcherError::WatchFailed { path: data_dir.to_path_buf(), reason: e.to_string() };
+    let fail = |e: notify::Error| WatcherError::WatchFailed {
+        path: data_dir.to_path_buf(),
+        reason: e.to_string(),
+    };
     let mut debouncer = new_debouncer(inner, Some(inner / 4), handler).map_err(fail)?;
-    debouncer.watch(data_dir, RecursiveMode::Recursive).map_err(fail)?;
+    debouncer
+        .watch(data_dir, RecursiveMode::Recursive)
+        .map_err(fail)?;
     Ok(debouncer)
 }
 
 impl Watcher {
     /// Starts watching and returns the watcher and the request receiver. Must be called
     /// inside a tokio runtime; fails when the data dir cannot be watched.
-    pub fn spawn(mut config: WatcherConfig) -> Result<(Watcher, mpsc::Receiver<ReloadRequest>), WatcherError> {
+    pub fn spawn(
+        mut config: WatcherConfig,
+    ) -> Result<(Watcher, mpsc::Receiver<ReloadRequest>), WatcherError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WatcherError::NoRuntime)?;
         config.max_wait = config.max_wait.max(config.debounce);
         config.channel_capacity = config.channel_capacity.max(1);
-        let inner = (config.debounce / 5).clamp(Duration::from_millis(5), Duration::from_millis(50));
+        let inner =
+            (config.debounce / 5).clamp(Duration::from_millis(5), Duration::from_millis(50));
         let (raw_tx, raw_rx) = mpsc::channel(RAW_CAPACITY);
         let overflow = Arc::new(AtomicBool::new(false));
         let debouncer = start_debouncer(&config.data_dir, inner, raw_tx.clone(), overflow.clone())?;
@@ -150,7 +162,14 @@ impl Watcher {
             pending: pending.clone(),
         };
         runtime.spawn(task.run(stop_rx));
-        Ok((Watcher { config, stop: Some(stop_tx), pending }, rx))
+        Ok((
+            Watcher {
+                config,
+                stop: Some(stop_tx),
+                pending,
+            },
+            rx,
+        ))
     }
 
     /// Starts watching and calls `callback` for every request (on a tokio task).
@@ -175,6 +194,23 @@ impl Watcher {
     /// The effective configuration.
     pub fn config(&self) -> &WatcherConfig {
         &self.config
+    }
+
+    /// The `project.watcher_started` event for this watcher.
+    pub fn started_event(&self) -> AssetsEvent {
+        AssetsEvent::WatcherStarted {
+            watch_dirs: self.watch_dirs(),
+            debounce_ms: u64::try_from(self.config.debounce.as_millis()).unwrap_or(u64::MAX),
+            max_wait_ms: u64::try_from(self.config.max_wait.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The `project.watcher_stopped` event, to emit when dropping the watcher.
+    pub fn stopped_event(&self, reason: impl Into<String>) -> AssetsEvent {
+        AssetsEvent::WatcherStopped {
+            pending_event_count: self.pending_event_count(),
+            reason: reason.into(),
+        }
     }
 
     /// Relevant events seen but not yet sent as a request.
@@ -231,19 +267,27 @@ impl Task {
     /// True when `path` is under one of the four asset directories and no component is an
     /// ignored (hidden / editor temp) name.
     fn relevant(&self, path: &Path) -> bool {
-        let Ok(rel) = path.strip_prefix(&self.config.data_dir) else { return false };
+        let Ok(rel) = path.strip_prefix(&self.config.data_dir) else {
+            return false;
+        };
         let mut comps = rel.components();
-        let Some(first) = comps.next() else { return false };
+        let Some(first) = comps.next() else {
+            return false;
+        };
         let first = first.as_os_str().to_string_lossy();
         if AssetKind::from_dir_name(&first).is_none() {
             return false;
         }
-        rel.components().all(|c| !text::is_ignored_name(&c.as_os_str().to_string_lossy()))
+        rel.components()
+            .all(|c| !text::is_ignored_name(&c.as_os_str().to_string_lossy()))
     }
 
     fn report_path(&self, path: &Path) -> PathBuf {
         match &self.config.root {
-            Some(root) => path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf()),
+            Some(root) => path
+                .strip_prefix(root)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| path.to_path_buf()),
             None => path.to_path_buf(),
         }
     }

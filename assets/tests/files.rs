@@ -10,10 +10,21 @@ use crate::support::{Project, codes};
 #[test]
 fn ensure_layout_creates_every_directory_and_is_idempotent() {
     let p = Project::new();
-    for d in ["skills", "commands", "workflows", "skill_graph", "state", "tmp"] {
+    for d in [
+        "skills",
+        "commands",
+        "workflows",
+        "skill_graph",
+        "state",
+        "tmp",
+    ] {
         assert!(p.data_dir.join(d).is_dir(), "{d}");
     }
-    let mode = std::fs::metadata(p.data_dir.join("state")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(p.data_dir.join("state"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o700);
     codeward_assets::ensure_layout(&p.data_dir).unwrap();
 }
@@ -30,7 +41,11 @@ fn missing_directories_load_empty() {
 fn symlinks_are_never_followed() {
     let p = Project::new();
     p.write("skills/real.md", "---\ndescription: real\n---\nx\n");
-    std::os::unix::fs::symlink(p.data_dir.join("skills/real.md"), p.data_dir.join("skills/alias.md")).unwrap();
+    std::os::unix::fs::symlink(
+        p.data_dir.join("skills/real.md"),
+        p.data_dir.join("skills/alias.md"),
+    )
+    .unwrap();
     let outside = p.root().join("outside.md");
     std::fs::write(&outside, "---\ndescription: secret\n---\n").unwrap();
     std::os::unix::fs::symlink(&outside, p.data_dir.join("skills/escape.md")).unwrap();
@@ -42,13 +57,29 @@ fn symlinks_are_never_followed() {
     assert_eq!(
         codes(&out.errors),
         vec![
-            (".codeward/commands/etc".to_owned(), "symlink_outside_data_dir"),
-            (".codeward/skills/escape.md".to_owned(), "symlink_outside_data_dir"),
+            (
+                ".codeward/commands/etc".to_owned(),
+                "symlink_outside_data_dir"
+            ),
+            (
+                ".codeward/skills/escape.md".to_owned(),
+                "symlink_outside_data_dir"
+            ),
         ]
     );
-    let skipped: Vec<PathBuf> = out.snapshot.skipped().iter().map(|s| s.path.clone()).collect();
+    let skipped: Vec<PathBuf> = out
+        .snapshot
+        .skipped()
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
     assert_eq!(skipped, [PathBuf::from(".codeward/skills/alias.md")]);
-    let names: Vec<String> = out.snapshot.list(AssetKind::Skill).into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = out
+        .snapshot
+        .list(AssetKind::Skill)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, ["real"]);
     assert!(load(&p.data_dir, &p.opts(true), 1).rejected);
 }
@@ -61,7 +92,10 @@ fn fifos_are_reported_and_never_opened() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let out = load(&p.data_dir, &p.opts(false), 1);
-    assert_eq!(codes(&out.errors), vec![(".codeward/skills/pipe.md".to_owned(), "io_error")]);
+    assert_eq!(
+        codes(&out.errors),
+        vec![(".codeward/skills/pipe.md".to_owned(), "io_error")]
+    );
     assert_eq!(out.errors[0].detail.as_deref(), Some("not_a_regular_file"));
 }
 
@@ -82,7 +116,10 @@ fn size_limits() {
     assert_eq!(
         codes(&out.errors),
         vec![
-            (".codeward/skills/big-front-matter.md".to_owned(), "asset_too_large"),
+            (
+                ".codeward/skills/big-front-matter.md".to_owned(),
+                "asset_too_large"
+            ),
             (".codeward/skills/big.md".to_owned(), "asset_too_large"),
         ]
     );
@@ -115,8 +152,14 @@ fn yaml_budget_is_enforced() {
     assert_eq!(
         codes(&out.errors),
         vec![
-            (".codeward/skills/aliases.md".to_owned(), "invalid_front_matter"),
-            (".codeward/skills/deep.md".to_owned(), "invalid_front_matter"),
+            (
+                ".codeward/skills/aliases.md".to_owned(),
+                "invalid_front_matter"
+            ),
+            (
+                ".codeward/skills/deep.md".to_owned(),
+                "invalid_front_matter"
+            ),
         ]
     );
 }

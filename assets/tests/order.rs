@@ -7,10 +7,21 @@ use crate::support::{fixture, opts};
 
 fn view(sources: Sources, o: &LoadOptions) -> String {
     let s = build_snapshot(sources, o, 7, None).snapshot;
-    let assets: Vec<_> = AssetKind::ALL.iter().flat_map(|k| s.assets(*k).cloned().collect::<Vec<_>>()).collect();
+    let assets: Vec<_> = AssetKind::ALL
+        .iter()
+        .flat_map(|k| s.assets(*k).cloned().collect::<Vec<_>>())
+        .collect();
     let tools: Vec<_> = s.commands().chain(s.workflows()).cloned().collect();
-    serde_json::to_string(&(assets, s.graph(), s.errors(), s.warnings(), s.skipped(), tools, s.versions()))
-        .unwrap_or_default()
+    serde_json::to_string(&(
+        assets,
+        s.graph(),
+        s.errors(),
+        s.warnings(),
+        s.skipped(),
+        tools,
+        s.versions(),
+    ))
+    .unwrap_or_default()
 }
 
 proptest! {
@@ -48,8 +59,12 @@ fn reusing_unchanged_files_gives_the_same_snapshot_as_a_fresh_load() {
         let fresh = build_snapshot(sources.clone(), &o, 2, None).snapshot;
         let reused = build_snapshot(sources, &o, 2, Some(&first)).snapshot;
         let v = |s: &codeward_assets::AssetSnapshot| {
-            let assets: Vec<_> = AssetKind::ALL.iter().flat_map(|k| s.assets(*k).cloned().collect::<Vec<_>>()).collect();
-            serde_json::to_string(&(assets, s.graph(), s.errors(), s.warnings())).unwrap_or_default()
+            let assets: Vec<_> = AssetKind::ALL
+                .iter()
+                .flat_map(|k| s.assets(*k).cloned().collect::<Vec<_>>())
+                .collect();
+            serde_json::to_string(&(assets, s.graph(), s.errors(), s.warnings()))
+                .unwrap_or_default()
         };
         assert_eq!(v(&reused), v(&fresh), "{which}");
     }

@@ -12,28 +12,74 @@ fn strict_rejection_keeps_the_last_good_generation() {
     let p = Project::new();
     p.write("skills/a.md", "---\ndescription: one\n---\n");
     let (store, first) = AssetStore::open(&p.data_dir, p.opts(true)).unwrap();
-    assert_eq!((first.generation, first.outcome), (1, ReloadOutcome::Applied));
-    assert_eq!(first.events().iter().map(AssetsEvent::name).collect::<Vec<_>>(), ["project.assets_loaded"]);
+    assert_eq!(
+        (first.generation, first.outcome),
+        (1, ReloadOutcome::Applied)
+    );
+    assert_eq!(
+        first
+            .events()
+            .iter()
+            .map(AssetsEvent::name)
+            .collect::<Vec<_>>(),
+        ["project.assets_loaded"]
+    );
 
     p.write("skills/a.md", "---\ndescription: [broken\n  x: y\n---\n");
-    let report = store.reload(ReloadTrigger::Watcher, vec![PathBuf::from(".codeward/skills/a.md")]);
+    let report = store.reload(
+        ReloadTrigger::Watcher,
+        vec![PathBuf::from(".codeward/skills/a.md")],
+    );
     assert!(report.rejected);
     assert_eq!((report.generation, report.error_count), (1, 1));
     assert_eq!(
-        report.events().iter().map(AssetsEvent::name).collect::<Vec<_>>(),
-        ["project.assets_reload_failed", "project.watcher_reload_failed"]
+        report
+            .events()
+            .iter()
+            .map(AssetsEvent::name)
+            .collect::<Vec<_>>(),
+        [
+            "project.assets_reload_failed",
+            "project.watcher_reload_failed"
+        ]
     );
     assert_eq!(store.snapshot().generation(), 1);
-    assert_eq!(store.snapshot().get(AssetKind::Skill, "a").unwrap().description, "one");
+    assert_eq!(
+        store
+            .snapshot()
+            .get(AssetKind::Skill, "a")
+            .unwrap()
+            .description,
+        "one"
+    );
     let diag = store.diagnostics();
-    assert_eq!((diag.generation, diag.errors.len(), diag.strict), (1, 1, true));
-    assert_eq!(diag.last_reload.as_ref().map(|r| r.outcome), Some(ReloadOutcome::Rejected));
-    assert_eq!(report.clone().into_result().unwrap_err().code(), "asset_load_failed");
+    assert_eq!(
+        (diag.generation, diag.errors.len(), diag.strict),
+        (1, 1, true)
+    );
+    assert_eq!(
+        diag.last_reload.as_ref().map(|r| r.outcome),
+        Some(ReloadOutcome::Rejected)
+    );
+    assert_eq!(
+        report.clone().into_result().unwrap_err().code(),
+        "asset_load_failed"
+    );
 
     p.write("skills/a.md", "---\ndescription: two\n---\n");
     let report = store.reload(ReloadTrigger::Api, vec![]);
-    assert_eq!((report.generation, report.outcome), (2, ReloadOutcome::Applied));
-    assert_eq!(store.snapshot().get(AssetKind::Skill, "a").unwrap().description, "two");
+    assert_eq!(
+        (report.generation, report.outcome),
+        (2, ReloadOutcome::Applied)
+    );
+    assert_eq!(
+        store
+            .snapshot()
+            .get(AssetKind::Skill, "a")
+            .unwrap()
+            .description,
+        "two"
+    );
     assert!(store.diagnostics().errors.is_empty());
 }
 
@@ -55,14 +101,33 @@ fn lenient_keeps_previous_version_stale_and_drops_deleted_files() {
     p.write("skills/new.md", b"\xff");
     std::fs::remove_file(p.data_dir.join("skills/b.md")).unwrap();
     let report = store.reload(ReloadTrigger::Api, vec![]);
-    assert_eq!((report.outcome, report.generation, report.error_count), (ReloadOutcome::Applied, 2, 2));
-    let stale: Vec<(String, bool)> =
-        report.errors.iter().map(|e| (e.path.display().to_string(), e.stale)).collect();
-    assert_eq!(stale, [(".codeward/skills/a.md".to_owned(), true), (".codeward/skills/new.md".to_owned(), false)]);
+    assert_eq!(
+        (report.outcome, report.generation, report.error_count),
+        (ReloadOutcome::Applied, 2, 2)
+    );
+    let stale: Vec<(String, bool)> = report
+        .errors
+        .iter()
+        .map(|e| (e.path.display().to_string(), e.stale))
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            (".codeward/skills/a.md".to_owned(), true),
+            (".codeward/skills/new.md".to_owned(), false)
+        ]
+    );
     let snap = store.snapshot();
-    let names: Vec<String> = snap.list(AssetKind::Skill).into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = snap
+        .list(AssetKind::Skill)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, ["a"]);
-    assert_eq!(snap.get(AssetKind::Skill, "a").unwrap().description, "good a");
+    assert_eq!(
+        snap.get(AssetKind::Skill, "a").unwrap().description,
+        "good a"
+    );
     assert_eq!(store.diagnostics().errors.len(), 2);
 }
 
@@ -75,13 +140,31 @@ fn per_kind_versions_follow_content_changes() {
     assert_eq!((first.versions.skill, first.versions.command), (1, 1));
     let second = store.reload(ReloadTrigger::Api, vec![]);
     assert!(!second.changed);
-    assert_eq!((second.generation, second.versions.skill, second.versions.command), (2, 1, 1));
+    assert_eq!(
+        (
+            second.generation,
+            second.versions.skill,
+            second.versions.command
+        ),
+        (2, 1, 1)
+    );
     p.write("commands/c.md", "changed");
     let third = store.reload(ReloadTrigger::Api, vec![]);
     assert!(third.changed);
-    assert_eq!((third.generation, third.versions.skill, third.versions.command), (3, 1, 3));
     assert_eq!(
-        third.events().iter().map(AssetsEvent::name).collect::<Vec<_>>(),
+        (
+            third.generation,
+            third.versions.skill,
+            third.versions.command
+        ),
+        (3, 1, 3)
+    );
+    assert_eq!(
+        third
+            .events()
+            .iter()
+            .map(AssetsEvent::name)
+            .collect::<Vec<_>>(),
         ["project.assets_reloaded"]
     );
 }
@@ -102,7 +185,10 @@ fn subscribers_see_each_published_snapshot() {
 fn events_serialize_with_their_names() {
     let p = Project::new();
     let (store, _) = AssetStore::open(&p.data_dir, p.opts(false)).unwrap();
-    let report = store.reload(ReloadTrigger::Watcher, vec![PathBuf::from("b"), PathBuf::from("a")]);
+    let report = store.reload(
+        ReloadTrigger::Watcher,
+        vec![PathBuf::from("b"), PathBuf::from("a")],
+    );
     let events = report.events();
     let json = serde_json::to_value(&events).unwrap();
     assert_eq!(json[0]["event"], "project.assets_reloaded");

@@ -7,17 +7,26 @@ use codeward_assets::{AssetError, LoadOptions};
 
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Options with a fixed clock and paths relative to `root`.
 pub fn opts(strict: bool, root: &Path) -> LoadOptions {
-    LoadOptions { strict, root: Some(root.to_path_buf()), now_ms: Some(1_700_000_000_000) }
+    LoadOptions {
+        strict,
+        root: Some(root.to_path_buf()),
+        now_ms: Some(1_700_000_000_000),
+    }
 }
 
 /// `(path, code)` pairs of errors, for whole-list assertions.
 pub fn codes(errors: &[AssetError]) -> Vec<(String, &'static str)> {
-    errors.iter().map(|e| (e.path.display().to_string(), e.code())).collect()
+    errors
+        .iter()
+        .map(|e| (e.path.display().to_string(), e.code()))
+        .collect()
 }
 
 /// Polls `check` every 20 ms until it returns `Some` or `timeout` passes.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use codeward_assets::{AssetKind, AssetStore, ReloadOutcome, ReloadRequest, ReloadTrigger, Watcher, WatcherConfig};
+use codeward_assets::{
+    AssetKind, AssetStore, ReloadOutcome, ReloadRequest, ReloadTrigger, Watcher, WatcherConfig,
+};
 use tokio::sync::mpsc;
 
 use crate::support::{Project, poll};
@@ -48,7 +50,9 @@ fn drive(store: AssetStore, mut rx: mpsc::Receiver<ReloadRequest>) -> Arc<Atomic
     let c = count.clone();
     tokio::spawn(async move {
         while let Some(req) = rx.recv().await {
-            store.reload_async(ReloadTrigger::Watcher, req.changed_paths).await;
+            store
+                .reload_async(ReloadTrigger::Watcher, req.changed_paths)
+                .await;
             c.fetch_add(1, Ordering::SeqCst);
         }
     });
@@ -56,23 +60,36 @@ fn drive(store: AssetStore, mut rx: mpsc::Receiver<ReloadRequest>) -> Arc<Atomic
 }
 
 fn description(store: &AssetStore, name: &str) -> Option<String> {
-    store.snapshot().get(AssetKind::Skill, name).ok().map(|a| a.description.clone())
+    store
+        .snapshot()
+        .get(AssetKind::Skill, name)
+        .ok()
+        .map(|a| a.description.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_writes_is_one_request_with_every_path() {
     let p = Project::new();
-    let (_w, mut rx) = Watcher::spawn(config(&p, 500, 5000)).unwrap();
+    let (w, mut rx) = Watcher::spawn(config(&p, 500, 5000)).unwrap();
     let mut expected = Vec::new();
     for i in 0..20 {
         p.write(&format!("skills/s{i:02}.md"), format!("skill {i}"));
         expected.push(PathBuf::from(format!(".codeward/skills/s{i:02}.md")));
     }
     let got = collect_until(&mut rx, |all| expected.iter().all(|e| all.contains(e))).await;
+    assert_eq!(w.started_event().name(), "project.watcher_started");
+    assert_eq!(
+        w.stopped_event("requested").name(),
+        "project.watcher_stopped"
+    );
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0].changed_paths, expected);
     // Nothing else is pending: no second request for the same burst.
-    assert!(tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), rx.recv())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +110,10 @@ async fn a_constant_stream_still_reloads_within_max_wait() {
         }
     };
     let req = req.expect("a request while writes kept coming");
-    assert_eq!(req.changed_paths, [PathBuf::from(".codeward/commands/busy.md")]);
+    assert_eq!(
+        req.changed_paths,
+        [PathBuf::from(".codeward/commands/busy.md")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,23 +126,40 @@ async fn editor_save_patterns_reload_the_new_content() {
 
     // 1. write a temp file, rename over the target (VS Code, JetBrains, most tools)
     p.write("skills/.a.md.tmp", "---\ndescription: two\n---\n");
-    std::fs::rename(p.data_dir.join("skills/.a.md.tmp"), p.data_dir.join("skills/a.md")).unwrap();
-    let seen = poll(PATIENCE, || (description(&store, "a").as_deref() == Some("two")).then_some(())).await;
+    std::fs::rename(
+        p.data_dir.join("skills/.a.md.tmp"),
+        p.data_dir.join("skills/a.md"),
+    )
+    .unwrap();
+    let seen = poll(PATIENCE, || {
+        (description(&store, "a").as_deref() == Some("two")).then_some(())
+    })
+    .await;
     assert!(seen.is_some(), "rename-save not seen");
 
     // 2. vim: probe file 4913, move the original to a backup, write anew, delete the backup
     p.write("skills/4913", "");
     std::fs::remove_file(p.data_dir.join("skills/4913")).unwrap();
-    std::fs::rename(p.data_dir.join("skills/a.md"), p.data_dir.join("skills/a.md~")).unwrap();
+    std::fs::rename(
+        p.data_dir.join("skills/a.md"),
+        p.data_dir.join("skills/a.md~"),
+    )
+    .unwrap();
     p.write("skills/a.md", "---\ndescription: three\n---\n");
     std::fs::remove_file(p.data_dir.join("skills/a.md~")).unwrap();
-    let seen = poll(PATIENCE, || (description(&store, "a").as_deref() == Some("three")).then_some(())).await;
+    let seen = poll(PATIENCE, || {
+        (description(&store, "a").as_deref() == Some("three")).then_some(())
+    })
+    .await;
     assert!(seen.is_some(), "vim save not seen");
 
     // 3. delete then create
     std::fs::remove_file(p.data_dir.join("skills/a.md")).unwrap();
     p.write("skills/a.md", "---\ndescription: four\n---\n");
-    let seen = poll(PATIENCE, || (description(&store, "a").as_deref() == Some("four")).then_some(())).await;
+    let seen = poll(PATIENCE, || {
+        (description(&store, "a").as_deref() == Some("four")).then_some(())
+    })
+    .await;
     assert!(seen.is_some(), "delete + create not seen");
     assert!(store.snapshot().errors().is_empty());
 }
@@ -142,7 +179,10 @@ async fn deleted_and_recreated_directories_are_watched_again() {
 
     // The whole data dir goes away and comes back.
     std::fs::remove_dir_all(&p.data_dir).unwrap();
-    let gone = poll(PATIENCE, || description(&store, "b").is_none().then_some(())).await;
+    let gone = poll(PATIENCE, || {
+        description(&store, "b").is_none().then_some(())
+    })
+    .await;
     assert!(gone.is_some(), "deletion of the data dir not seen");
     codeward_assets::ensure_layout(&p.data_dir).unwrap();
     p.write("skills/c.md", "---\ndescription: again\n---\n");
@@ -150,7 +190,10 @@ async fn deleted_and_recreated_directories_are_watched_again() {
     assert_eq!(seen.as_deref(), Some("again"));
     // and later edits are still seen
     p.write("skills/c.md", "---\ndescription: edited\n---\n");
-    let seen = poll(PATIENCE, || (description(&store, "c").as_deref() == Some("edited")).then_some(())).await;
+    let seen = poll(PATIENCE, || {
+        (description(&store, "c").as_deref() == Some("edited")).then_some(())
+    })
+    .await;
     assert!(seen.is_some());
 }
 
@@ -158,12 +201,22 @@ async fn deleted_and_recreated_directories_are_watched_again() {
 async fn ignored_files_and_other_dirs_trigger_nothing() {
     let p = Project::new();
     let (_w, mut rx) = Watcher::spawn(config(&p, 100, 1000)).unwrap();
-    for name in ["skills/.#a.md", "skills/a.md~", "skills/.a.md.swp", "skills/4913", "state/journal.db", "tmp/x.md"] {
+    for name in [
+        "skills/.#a.md",
+        "skills/a.md~",
+        "skills/.a.md.swp",
+        "skills/4913",
+        "state/journal.db",
+        "tmp/x.md",
+    ] {
         p.write(name, "x");
     }
     // A relevant write afterwards is the only thing reported.
     p.write("commands/real.md", "x");
-    let got = collect_until(&mut rx, |all| all.contains(&PathBuf::from(".codeward/commands/real.md"))).await;
+    let got = collect_until(&mut rx, |all| {
+        all.contains(&PathBuf::from(".codeward/commands/real.md"))
+    })
+    .await;
     let all: Vec<PathBuf> = got.iter().flat_map(|r| r.changed_paths.clone()).collect();
     assert_eq!(all, [PathBuf::from(".codeward/commands/real.md")]);
 }
@@ -178,7 +231,10 @@ async fn strict_watcher_reload_is_rejected_and_the_old_generation_serves() {
 
     p.write("skills/a.md", "---\ndescription: [bad\n  - x\n---\n");
     let rejected = poll(PATIENCE, || {
-        store.diagnostics().last_reload.filter(|r| r.outcome == ReloadOutcome::Rejected)
+        store
+            .diagnostics()
+            .last_reload
+            .filter(|r| r.outcome == ReloadOutcome::Rejected)
     })
     .await;
     assert!(rejected.is_some());
@@ -187,7 +243,10 @@ async fn strict_watcher_reload_is_rejected_and_the_old_generation_serves() {
     assert_eq!(store.diagnostics().errors.len(), 1);
 
     p.write("skills/a.md", "---\ndescription: fixed\n---\n");
-    let fixed = poll(PATIENCE, || (description(&store, "a").as_deref() == Some("fixed")).then_some(())).await;
+    let fixed = poll(PATIENCE, || {
+        (description(&store, "a").as_deref() == Some("fixed")).then_some(())
+    })
+    .await;
     assert!(fixed.is_some());
     assert_eq!(store.snapshot().generation(), 2);
 }

@@ -37,7 +37,10 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
     let mut f = Fields::new(kind, path, &fm);
     f.errors.extend(fm_error);
     let Some(name) = f.name_or_stem() else {
-        return ParseResult { asset: None, errors: f.errors };
+        return ParseResult {
+            asset: None,
+            errors: f.errors,
+        };
     };
     let description = f.string(&["description"]).unwrap_or_default();
     let argument_hint = match f.get(&["argument-hint", "argument_hint"]) {
@@ -55,7 +58,9 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
     };
     let allowed_tools = f.tool_list(&["allowed-tools", "allowed_tools"]);
     let model = f.string(&["model"]);
-    let has_params = f.get(&["params", "parameters"]).is_some_and(|(_, v)| !v.is_null());
+    let has_params = f
+        .get(&["params", "parameters"])
+        .is_some_and(|(_, v)| !v.is_null());
     let mut params = parse_params(&mut f, &["params", "parameters"], true);
     for p in &params {
         if RESERVED_PARAMS.contains(&p.name.as_str()) {
@@ -81,7 +86,9 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
             Some(CommandExec::Run { argv })
         }
         (Some((_, Value::Null)), _) | (None, _) => match f.string(&["shell"]) {
-            Some(s) if !s.is_empty() => Some(CommandExec::Shell { script: Template::compile(&s, false) }),
+            Some(s) if !s.is_empty() => Some(CommandExec::Shell {
+                script: Template::compile(&s, false),
+            }),
             Some(_) => {
                 f.invalid("shell", "expected a non-empty string");
                 None
@@ -89,7 +96,10 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
             None => None,
         },
         (Some(_), _) => {
-            f.invalid("run", "expected a non-empty list of argv strings (use `shell` for a string)");
+            f.invalid(
+                "run",
+                "expected a non-empty list of argv strings (use `shell` for a string)",
+            );
             None
         }
     };
@@ -102,7 +112,9 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
             name: "arguments".into(),
             param_type: ParamType::String,
             required: false,
-            description: argument_hint.clone().or_else(|| Some("command arguments".into())),
+            description: argument_hint
+                .clone()
+                .or_else(|| Some("command arguments".into())),
             default: None,
             enum_values: None,
         });
@@ -112,12 +124,17 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
     let declared: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
     let mut used: Vec<(&str, String)> = Vec::new();
     match &exec {
-        Some(CommandExec::Run { argv }) => {
-            used.extend(argv.iter().flat_map(|t| t.placeholders()).map(|p| ("run", p.to_owned())))
-        }
-        Some(CommandExec::Shell { script }) => {
-            used.extend(script.placeholders().into_iter().map(|p| ("shell", p.to_owned())))
-        }
+        Some(CommandExec::Run { argv }) => used.extend(
+            argv.iter()
+                .flat_map(|t| t.placeholders())
+                .map(|p| ("run", p.to_owned())),
+        ),
+        Some(CommandExec::Shell { script }) => used.extend(
+            script
+                .placeholders()
+                .into_iter()
+                .map(|p| ("shell", p.to_owned())),
+        ),
         None => {}
     }
     if let Some(c) = &cwd {
@@ -125,7 +142,10 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
     }
     for (field, p) in used {
         if !declared.contains(&p.as_str()) {
-            f.invalid(field, format!("placeholder `{{{{{p}}}}}` is not a declared parameter"));
+            f.invalid(
+                field,
+                format!("placeholder `{{{{{p}}}}}` is not a declared parameter"),
+            );
         }
     }
     let mut schema = params_schema(&params);
@@ -163,7 +183,10 @@ pub fn parse_command(path: &Path, bytes: &[u8]) -> ParseResult {
         Registration::from_errors(errors.clone()),
         AssetDefinition::Command(def),
     );
-    ParseResult { asset: Some(asset), errors }
+    ParseResult {
+        asset: Some(asset),
+        errors,
+    }
 }
 
 fn is_param_name(s: &str) -> bool {
@@ -177,11 +200,14 @@ fn is_param_name(s: &str) -> bool {
 /// default, enum}` (or `name → "type"`), or a list of maps with `name`. Maps come out sorted
 /// by name, lists in file order.
 pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) -> Vec<Param> {
-    let Some((key, v)) = f.get(keys) else { return Vec::new() };
+    let Some((key, v)) = f.get(keys) else {
+        return Vec::new();
+    };
     let entries: Vec<(String, Value)> = match v {
         Value::Null => return Vec::new(),
         Value::Object(m) => {
-            let mut e: Vec<(String, Value)> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut e: Vec<(String, Value)> =
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             if map_sorted {
                 e.sort_by(|a, b| a.0.cmp(&b.0));
             }
@@ -218,7 +244,10 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
             other => other,
         };
         let Some(obj) = spec.as_object() else {
-            f.invalid(key, format!("parameter `{name}`: expected a map or a type name"));
+            f.invalid(
+                key,
+                format!("parameter `{name}`: expected a map or a type name"),
+            );
             continue;
         };
         let param_type = match obj.get("type") {
@@ -239,7 +268,10 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                f.invalid(key, format!("parameter `{name}`: `required` must be a boolean"));
+                f.invalid(
+                    key,
+                    format!("parameter `{name}`: `required` must be a boolean"),
+                );
                 false
             }
         };
@@ -247,7 +279,10 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.trim().to_owned()),
             Some(_) => {
-                f.invalid(key, format!("parameter `{name}`: `description` must be a string"));
+                f.invalid(
+                    key,
+                    format!("parameter `{name}`: `description` must be a string"),
+                );
                 None
             }
         };
@@ -258,7 +293,13 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
                 if param_type == ParamType::String && (d.is_number() || d.is_boolean()) {
                     Some(Value::String(d.to_string()))
                 } else {
-                    f.invalid(key, format!("parameter `{name}`: default is not a {}", param_type.as_str()));
+                    f.invalid(
+                        key,
+                        format!(
+                            "parameter `{name}`: default is not a {}",
+                            param_type.as_str()
+                        ),
+                    );
                     None
                 }
             }
@@ -268,16 +309,32 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
             None | Some(Value::Null) => None,
             Some(Value::Array(vals)) if !vals.is_empty() => {
                 if let Some(bad) = vals.iter().find(|v| !param_type.accepts(v)) {
-                    f.invalid(key, format!("parameter `{name}`: enum value {bad} is not a {}", param_type.as_str()));
+                    f.invalid(
+                        key,
+                        format!(
+                            "parameter `{name}`: enum value {bad} is not a {}",
+                            param_type.as_str()
+                        ),
+                    );
                 }
                 Some(vals.clone())
             }
             Some(_) => {
-                f.invalid(key, format!("parameter `{name}`: `enum` must be a non-empty list"));
+                f.invalid(
+                    key,
+                    format!("parameter `{name}`: `enum` must be a non-empty list"),
+                );
                 None
             }
         };
-        out.push(Param { name, param_type, required, description, default, enum_values });
+        out.push(Param {
+            name,
+            param_type,
+            required,
+            description,
+            default,
+            enum_values,
+        });
     }
     out
 }

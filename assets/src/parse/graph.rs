@@ -22,7 +22,11 @@ pub fn parse_graph_node(path: &Path, bytes: &[u8]) -> ParseResult {
     let fm = doc.front_matter.clone();
     let mut f = Fields::new(kind, path, &fm);
     if id.trim().is_empty() {
-        f.error(AssetErrorReason::InvalidField, "id", "empty file stem".into());
+        f.error(
+            AssetErrorReason::InvalidField,
+            "id",
+            "empty file stem".into(),
+        );
     }
     let title = f
         .string(&["title"])
@@ -31,16 +35,30 @@ pub fn parse_graph_node(path: &Path, bytes: &[u8]) -> ParseResult {
         .unwrap_or_else(|| id.clone());
     let errors = std::mem::take(&mut f.errors);
     if !errors.is_empty() {
-        return ParseResult { asset: None, errors };
+        return ParseResult {
+            asset: None,
+            errors,
+        };
     }
     let mut edges: Vec<GraphEdge> = Vec::new();
     for (target, label) in extract_links(&doc.body) {
         if edges.iter().any(|e| e.to == target) {
             continue;
         }
-        edges.push(GraphEdge { from: id.clone(), to: target, label, dangling: false });
+        edges.push(GraphEdge {
+            from: id.clone(),
+            to: target,
+            label,
+            dangling: false,
+        });
     }
-    let node = GraphNode { id: id.clone(), title: title.clone(), path: path.to_path_buf(), edges, backlinks: Vec::new() };
+    let node = GraphNode {
+        id: id.clone(),
+        title: title.clone(),
+        path: path.to_path_buf(),
+        edges,
+        backlinks: Vec::new(),
+    };
     let asset = make_asset(
         kind,
         path,
@@ -51,7 +69,10 @@ pub fn parse_graph_node(path: &Path, bytes: &[u8]) -> ParseResult {
         Registration::valid(),
         AssetDefinition::GraphNode(node),
     );
-    ParseResult { asset: Some(asset), errors }
+    ParseResult {
+        asset: Some(asset),
+        errors,
+    }
 }
 
 /// Extracts `[[Target]]` / `[[Target|label]]` links outside fenced code blocks, in order:
@@ -96,7 +117,8 @@ mod tests {
 
     #[test]
     fn links() {
-        let body = "see [[a]], [[ b | the B ]] and [[c#sec]] [[#self]] [[dir/d.md]]\n```\n[[no]]\n```";
+        let body =
+            "see [[a]], [[ b | the B ]] and [[c#sec]] [[#self]] [[dir/d.md]]\n```\n[[no]]\n```";
         assert_eq!(
             extract_links(body),
             vec![

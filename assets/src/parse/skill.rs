@@ -66,10 +66,17 @@ pub fn parse_skill(path: &Path, bytes: &[u8]) -> ParseResult {
     };
     let errors = std::mem::take(&mut f.errors);
     let Some(name) = name.filter(|_| errors.is_empty()) else {
-        return ParseResult { asset: None, errors };
+        return ParseResult {
+            asset: None,
+            errors,
+        };
     };
     let def = SkillDef {
-        layout: if agent { SkillLayout::AgentSkills } else { SkillLayout::Flat },
+        layout: if agent {
+            SkillLayout::AgentSkills
+        } else {
+            SkillLayout::Flat
+        },
         license,
         allowed_tools,
         metadata,
@@ -85,5 +92,8 @@ pub fn parse_skill(path: &Path, bytes: &[u8]) -> ParseResult {
         Registration::valid(),
         AssetDefinition::Skill(def),
     );
-    ParseResult { asset: Some(asset), errors }
+    ParseResult {
+        asset: Some(asset),
+        errors,
+    }
 }

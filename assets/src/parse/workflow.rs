@@ -25,7 +25,12 @@ pub fn parse_workflow(path: &Path, bytes: &[u8]) -> ParseResult {
         Ok(d) => (d, None),
         Err(e) if e.reason == AssetErrorReason::InvalidFrontMatter => {
             let text = text::decode(bytes).unwrap_or_default();
-            let doc = text::Document { front_matter: Map::new(), has_front_matter: true, body: text, body_line: 1 };
+            let doc = text::Document {
+                front_matter: Map::new(),
+                has_front_matter: true,
+                body: text,
+                body_line: 1,
+            };
             (doc, Some(e))
         }
         Err(e) => return ParseResult::failed(e),
@@ -34,9 +39,15 @@ pub fn parse_workflow(path: &Path, bytes: &[u8]) -> ParseResult {
     let mut f = Fields::new(kind, path, &fm);
     f.errors.extend(fm_error);
     let Some(name) = f.name_or_stem() else {
-        return ParseResult { asset: None, errors: f.errors };
+        return ParseResult {
+            asset: None,
+            errors: f.errors,
+        };
     };
-    let version = f.string(&["version"]).filter(|v| !v.is_empty()).unwrap_or_else(|| "0.0.0".into());
+    let version = f
+        .string(&["version"])
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "0.0.0".into());
     let description = f.string(&["description"]).unwrap_or_default();
     let enabled = f.boolean(&["enabled"]).unwrap_or(true);
     let inputs = parse_params(&mut f, &["inputs"], false);
@@ -61,21 +72,36 @@ pub fn parse_workflow(path: &Path, bytes: &[u8]) -> ParseResult {
                     let blocks = yaml_blocks(content);
                     match blocks.as_slice() {
                         [yaml] => match text::parse_yaml_mapping(yaml) {
-                            Ok(map) => step_from_value(&mut f, &mut steps, id.clone(), &Value::Object(map)),
-                            Err(_) => f.invalid("steps", format!("step `{id}`: the yaml block is not a valid mapping")),
+                            Ok(map) => {
+                                step_from_value(&mut f, &mut steps, id.clone(), &Value::Object(map))
+                            }
+                            Err(_) => f.invalid(
+                                "steps",
+                                format!("step `{id}`: the yaml block is not a valid mapping"),
+                            ),
                         },
                         [] => f.invalid("steps", format!("step `{id}` has no fenced `yaml` block")),
-                        _ => f.invalid("steps", format!("step `{id}` has more than one fenced `yaml` block")),
+                        _ => f.invalid(
+                            "steps",
+                            format!("step `{id}` has more than one fenced `yaml` block"),
+                        ),
                     }
                 }
             }
         },
     }
-    if steps.is_empty() && f.errors.iter().all(|e| e.detail.as_deref() != Some("steps")) {
+    if steps.is_empty()
+        && f.errors
+            .iter()
+            .all(|e| e.detail.as_deref() != Some("steps"))
+    {
         f.missing("steps");
     }
     if steps.len() > MAX_WORKFLOW_STEPS {
-        f.invalid("steps", format!("{} steps, the limit is {MAX_WORKFLOW_STEPS}", steps.len()));
+        f.invalid(
+            "steps",
+            format!("{} steps, the limit is {MAX_WORKFLOW_STEPS}", steps.len()),
+        );
     }
     // References: inputs must be declared, steps must come earlier.
     for (i, step) in steps.iter().enumerate() {
@@ -87,37 +113,51 @@ pub fn parse_workflow(path: &Path, bytes: &[u8]) -> ParseResult {
     }
     let returns = match &sections.returns {
         None => None,
-        Some(content) => match yaml_blocks(content).first().map(|y| text::parse_yaml_mapping(y)) {
-            Some(Ok(map)) => {
-                if let Some(from) = map.get("from").and_then(Value::as_str) {
-                    let mut segs = from.split('.');
-                    let ok = segs.next() == Some("steps")
-                        && segs.next().is_some_and(|id| steps.iter().any(|s| s.id == id))
-                        && segs.next() == Some("result");
-                    if !ok {
-                        f.invalid("return", format!("`from: {from}` must be `steps.<id>.result[.path]` of a known step"));
+        Some(content) => {
+            match yaml_blocks(content)
+                .first()
+                .map(|y| text::parse_yaml_mapping(y))
+            {
+                Some(Ok(map)) => {
+                    if let Some(from) = map.get("from").and_then(Value::as_str) {
+                        let mut segs = from.split('.');
+                        let ok = segs.next() == Some("steps")
+                            && segs
+                                .next()
+                                .is_some_and(|id| steps.iter().any(|s| s.id == id))
+                            && segs.next() == Some("result");
+                        if !ok {
+                            f.invalid("return", format!("`from: {from}` must be `steps.<id>.result[.path]` of a known step"));
+                        }
+                        Some(WorkflowReturn::From(from.to_owned()))
+                    } else if let Some(v) = map.get("value") {
+                        let mut refs = Vec::new();
+                        collect_placeholders(v, &mut refs);
+                        for r in refs {
+                            check_reference(&mut f, &r, &inputs, &steps, "return");
+                        }
+                        Some(WorkflowReturn::Value(v.clone()))
+                    } else {
+                        f.invalid("return", "expected `from` or `value`");
+                        None
                     }
-                    Some(WorkflowReturn::From(from.to_owned()))
-                } else if let Some(v) = map.get("value") {
-                    let mut refs = Vec::new();
-                    collect_placeholders(v, &mut refs);
-                    for r in refs {
-                        check_reference(&mut f, &r, &inputs, &steps, "return");
-                    }
-                    Some(WorkflowReturn::Value(v.clone()))
-                } else {
-                    f.invalid("return", "expected `from` or `value`");
+                }
+                _ => {
+                    f.invalid("return", "`## Return` needs one fenced yaml mapping");
                     None
                 }
             }
-            _ => {
-                f.invalid("return", "`## Return` needs one fenced yaml mapping");
-                None
-            }
-        },
+        }
     };
     let input_schema = params_schema(&inputs);
-    let def = WorkflowDef { version, enabled, inputs, steps, returns, input_schema };
+    let def = WorkflowDef {
+        version,
+        enabled,
+        inputs,
+        steps,
+        returns,
+        input_schema,
+    };
     let errors = std::mem::take(&mut f.errors);
     let asset = make_asset(
         kind,
@@ -129,13 +169,19 @@ pub fn parse_workflow(path: &Path, bytes: &[u8]) -> ParseResult {
         Registration::from_errors(errors.clone()),
         AssetDefinition::Workflow(def),
     );
-    ParseResult { asset: Some(asset), errors }
+    ParseResult {
+        asset: Some(asset),
+        errors,
+    }
 }
 
 fn is_tool_name(s: &str) -> bool {
     // `[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*`, ≤128
     let seg_ok = |seg: &str| {
-        !seg.is_empty() && seg.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
     };
     s.len() <= 128
         && s.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
@@ -156,7 +202,10 @@ fn step_from_value(f: &mut Fields<'_>, steps: &mut Vec<WorkflowStep>, id: String
         return;
     }
     for k in obj.keys() {
-        if !matches!(k.as_str(), "id" | "tool" | "args" | "continue_on_error" | "continue-on-error") {
+        if !matches!(
+            k.as_str(),
+            "id" | "tool" | "args" | "continue_on_error" | "continue-on-error"
+        ) {
             f.invalid("steps", format!("step `{id}`: unknown key `{k}`"));
         }
     }
@@ -167,12 +216,19 @@ fn step_from_value(f: &mut Fields<'_>, steps: &mut Vec<WorkflowStep>, id: String
             return;
         }
         None => {
-            f.error(AssetErrorReason::MissingField, "steps", format!("step `{id}`: missing field `tool`"));
+            f.error(
+                AssetErrorReason::MissingField,
+                "steps",
+                format!("step `{id}`: missing field `tool`"),
+            );
             return;
         }
     };
     if tool.starts_with("workflow.run.") || tool.starts_with("agent.spawn.") {
-        f.invalid("steps", format!("step `{id}`: `{tool}` may not be called from a workflow"));
+        f.invalid(
+            "steps",
+            format!("step `{id}`: `{tool}` may not be called from a workflow"),
+        );
     }
     let args = match obj.get("args") {
         None | Some(Value::Null) => Value::Object(Map::new()),
@@ -182,22 +238,36 @@ fn step_from_value(f: &mut Fields<'_>, steps: &mut Vec<WorkflowStep>, id: String
             Value::Object(Map::new())
         }
     };
-    let continue_on_error = match obj.get("continue_on_error").or_else(|| obj.get("continue-on-error")) {
+    let continue_on_error = match obj
+        .get("continue_on_error")
+        .or_else(|| obj.get("continue-on-error"))
+    {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            f.invalid("steps", format!("step `{id}`: `continue_on_error` must be a boolean"));
+            f.invalid(
+                "steps",
+                format!("step `{id}`: `continue_on_error` must be a boolean"),
+            );
             false
         }
     };
-    steps.push(WorkflowStep { id, tool, args, continue_on_error });
+    steps.push(WorkflowStep {
+        id,
+        tool,
+        args,
+        continue_on_error,
+    });
 }
 
 fn collect_placeholders(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) => {
-            out.extend(Template::compile(s, false).placeholders().into_iter().map(str::to_owned))
-        }
+        Value::String(s) => out.extend(
+            Template::compile(s, false)
+                .placeholders()
+                .into_iter()
+                .map(str::to_owned),
+        ),
         Value::Array(a) => a.iter().for_each(|x| collect_placeholders(x, out)),
         Value::Object(m) => m.values().for_each(|x| collect_placeholders(x, out)),
         _ => {}
@@ -220,7 +290,9 @@ fn check_reference(
     if !ok {
         f.invalid(
             "steps",
-            format!("`{at}`: placeholder `{{{{{r}}}}}` refers to no declared input or earlier step"),
+            format!(
+                "`{at}`: placeholder `{{{{{r}}}}}` refers to no declared input or earlier step"
+            ),
         );
     }
 }
@@ -254,7 +326,13 @@ fn split_sections(body: &str) -> Sections {
                 if let Some(c) = current.take() {
                     steps.push(c);
                 }
-                state = match h.trim().trim_end_matches('#').trim().to_ascii_lowercase().as_str() {
+                state = match h
+                    .trim()
+                    .trim_end_matches('#')
+                    .trim()
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
                     "steps" => {
                         out.steps.get_or_insert_with(Vec::new);
                         In::Steps
@@ -275,14 +353,20 @@ fn split_sections(body: &str) -> Sections {
                 continue;
             }
             if state == In::Steps
-                && let Some(h) = line.strip_prefix("### ") {
-                    if let Some(c) = current.take() {
-                        steps.push(c);
-                    }
-                    let id = h.trim().trim_end_matches('#').trim().trim_matches('`').to_owned();
-                    current = Some((id, String::new()));
-                    continue;
+                && let Some(h) = line.strip_prefix("### ")
+            {
+                if let Some(c) = current.take() {
+                    steps.push(c);
                 }
+                let id = h
+                    .trim()
+                    .trim_end_matches('#')
+                    .trim()
+                    .trim_matches('`')
+                    .to_owned();
+                current = Some((id, String::new()));
+                continue;
+            }
         }
         match state {
             In::Steps => {
@@ -318,8 +402,17 @@ fn yaml_blocks(content: &str) -> Vec<String> {
         let t = line.trim_start();
         match cur.as_mut() {
             None => {
-                let fence = if t.starts_with("```") { "```" } else if t.starts_with("~~~") { "~~~" } else { continue };
-                let info = t.trim_start_matches(fence.chars().next().unwrap_or('`')).trim().to_ascii_lowercase();
+                let fence = if t.starts_with("```") {
+                    "```"
+                } else if t.starts_with("~~~") {
+                    "~~~"
+                } else {
+                    continue;
+                };
+                let info = t
+                    .trim_start_matches(fence.chars().next().unwrap_or('`'))
+                    .trim()
+                    .to_ascii_lowercase();
                 if info == "yaml" || info == "yml" {
                     cur = Some((fence.to_owned(), String::new()));
                 } else {
@@ -328,7 +421,11 @@ fn yaml_blocks(content: &str) -> Vec<String> {
                 }
             }
             Some((fence, text)) => {
-                if t.starts_with(fence.as_str()) && t.trim_start_matches(fence.chars().next().unwrap_or('`')).trim().is_empty() {
+                if t.starts_with(fence.as_str())
+                    && t.trim_start_matches(fence.chars().next().unwrap_or('`'))
+                        .trim()
+                        .is_empty()
+                {
                     let (_, text) = cur.take().unwrap_or_default();
                     if !text.starts_with('\u{0}') {
                         out.push(text);
