@@ -10,7 +10,7 @@ use crate::decision::{Decision, MatchedRule, Outcome, RuleLayer, Subject, Subjec
 use crate::env::{check_env_payload, is_always_denied};
 use crate::error::{EndpointDetail, PolicyError};
 use crate::extract::{CandKind, Candidate, extract};
-use crate::paths::{Access, PathPass};
+use crate::paths::PathPass;
 use crate::policy_set::PolicySet;
 use crate::request::ToolRequest;
 use crate::resolver::PathResolver;
@@ -33,8 +33,12 @@ fn tool_subject(name: &str) -> Subject {
     Subject { location: "tool".to_owned(), kind: SubjectKind::Tool, raw: name.to_owned(), normalized: None }
 }
 
-fn deny_decision(req: &ToolRequest<'_>, d: Deny, checked: usize, exceptions: Vec<String>) -> Decision {
+fn deny_decision(req: &ToolRequest<'_>, mut d: Deny, checked: usize, exceptions: Vec<String>) -> Decision {
     let code = d.error.code();
+    d.detail = redact_str(&d.detail).into_owned();
+    if let Some(n) = d.subject.as_mut().and_then(|s| s.normalized.as_mut()) {
+        *n = short(&redact_str(n), 256);
+    }
     let explain = match &d.subject {
         Some(s) if s.kind != SubjectKind::Tool => {
             format!("deny {code}: {} \"{}\" {}", s.location, s.raw, d.detail)
@@ -296,14 +300,13 @@ fn check_all(
                     "builtin" => RuleLayer::Builtin,
                     _ => RuleLayer::Sandbox,
                 };
-                let access_note = if access == Access::Write { " (write)" } else { "" };
                 let d = Deny {
                     error: pd.error.with_location(&c.location),
                     layer,
                     key: pd.rule_key,
                     value: pd.rule_value,
                     subject: Some(subject(c, SubjectKind::Path, pd.normalized)),
-                    detail: format!("{}{access_note}", pd.explain),
+                    detail: pd.explain,
                 };
                 return Err(Box::new((d, exceptions)));
             }
@@ -330,3 +333,6 @@ fn check_all(
 pub fn explain(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResolver) -> String {
     evaluate(set, req, resolver).explain
 }
+
+#[cfg(test)]
+mod tests;

@@ -454,12 +454,16 @@ impl PolicySet {
             }
             (scheme, std::borrow::Cow::Borrowed(s))
         };
-        if let Some(auth) = raw_authority(&to_parse) {
-            if ambiguous(auth) {
-                return Err(endpoint(auth, EndpointDetail::AmbiguousAuthority));
-            }
-        } else {
+        let Some(auth) = raw_authority(&to_parse) else {
             return Err(endpoint(s, EndpointDetail::InvalidHost));
+        };
+        if ambiguous(auth) {
+            return Err(endpoint(auth, EndpointDetail::AmbiguousAuthority));
+        }
+        // WHATWG skips extra slashes (`http:///x` → host `x`); an empty authority is no host.
+        let host_part = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+        if host_part.is_empty() || host_part.starts_with(':') {
+            return Err(endpoint("", EndpointDetail::InvalidHost));
         }
         let u = url::Url::parse(&to_parse).map_err(|_| endpoint(s, EndpointDetail::InvalidHost))?;
         let port = u.port_or_known_default();
