@@ -103,7 +103,7 @@ pub enum ToolError {
     },
     /// A policy check inside the tool denied (DNS answer, redirect, path re-check).
     #[error(transparent)]
-    Policy(#[from] crate::policy::PolicyError),
+    Policy(#[from] codeward_policies::PolicyError),
     /// The kernel refused to resolve a path beneath its allowed root (`outside_root`): the
     /// file system changed after the policy check (e.g. a directory swapped for a symlink).
     #[error("path `{path}` escapes its allowed root")]

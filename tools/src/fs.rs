@@ -37,3 +37,20 @@ pub enum Encoding {
     /// Standard base64 with padding.
     Base64,
 }
+
+/// Opens `rel` beneath `root` (used by `fs.search` for each file the walk yields).
+pub(crate) fn open_in(
+    root: &RootDir,
+    rel: &std::path::Path,
+    flags: libc::c_int,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    beneath::open_beneath(std::os::fd::AsFd::as_fd(root), rel, flags, 0)
+}
+
+/// Opens absolute `rel` (relative to `/`) with no symlink followed anywhere.
+pub(crate) fn open_strict(
+    rel: &std::path::Path,
+    flags: libc::c_int,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    locate::open_from_slash(rel, flags)
+}

@@ -2,10 +2,19 @@
 
 pub mod command;
 mod context;
+mod dispatch;
 mod error;
 pub mod fs;
+pub mod http;
 mod policy;
 pub mod sandbox;
+pub mod search;
+mod spec;
 
 pub use context::{CallIds, ToolContext, ToolLimits};
+pub use dispatch::call_builtin;
 pub use error::{FailReason, Result, ToolError};
+pub use spec::{
+    CommandRunArgs, CommandRunResult, Registration, RegistrationStatus, RunMode, Safety, ToolKind,
+    ToolSpec, builtin_specs,
+};

@@ -94,7 +94,7 @@ pub(crate) fn open_beneath(
     if rel.is_absolute() {
         return Err(io::Error::from_raw_os_error(libc::EXDEV));
     }
-    let flags = flags | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags = with_common_flags(flags);
     if OPENAT2.load(Ordering::Relaxed) != 2 {
         match openat2(dir, rel, flags, mode) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS)) => {
@@ -348,20 +348,6 @@ fn rfc3339(secs: i64, nsec: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339(1_709_210_096, 5_000_000),
-            "2024-02-29T12:34:56.005Z"
-        );
-    }
-}
-
 /// Opens `rel` beneath `dir` with the strict walk (no symlink followed anywhere).
 pub(crate) fn force_walk_open(
     dir: BorrowedFd<'_>,
@@ -369,7 +355,17 @@ pub(crate) fn force_walk_open(
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> io::Result<OwnedFd> {
-    walk(dir, rel, flags | libc::O_CLOEXEC | libc::O_NOCTTY, mode)
+    walk(dir, rel, with_common_flags(flags), mode)
+}
+
+/// Adds `O_CLOEXEC`, and `O_NOCTTY` unless `O_PATH` is set (openat2 refuses `O_PATH` with any
+/// flag but `O_CLOEXEC`, `O_DIRECTORY`, `O_NOFOLLOW`).
+fn with_common_flags(flags: libc::c_int) -> libc::c_int {
+    if flags & libc::O_PATH != 0 {
+        flags | libc::O_CLOEXEC
+    } else {
+        flags | libc::O_CLOEXEC | libc::O_NOCTTY
+    }
 }
 
 /// The names in the directory open (for reading) as `dir`, without `.` and `..`, sorted.
@@ -400,4 +396,18 @@ pub(crate) fn read_dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<std::ffi::Os
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(1_709_210_096, 5_000_000),
+            "2024-02-29T12:34:56.005Z"
+        );
+    }
 }

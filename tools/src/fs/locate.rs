@@ -122,6 +122,11 @@ pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Loc
 }
 
 impl Located {
+    /// The path is its base directory itself (`.`, `a/..`, the root).
+    pub(crate) fn is_base(&self) -> bool {
+        normalize(&Path::new("/").join(&self.rel)) == Path::new("/")
+    }
+
     /// Opens the path itself.
     pub(crate) fn open(&self, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
         self.open_rel(&self.rel, flags, mode)
@@ -190,4 +195,9 @@ impl Located {
     pub(crate) fn err(&self, e: &io::Error) -> ToolError {
         ToolError::from_io(e, &self.display)
     }
+}
+
+/// Opens `rel` (relative to `/`) with the strict walk.
+pub(crate) fn open_from_slash(rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    beneath::force_walk_open(slash()?.as_fd(), rel, flags, 0)
 }

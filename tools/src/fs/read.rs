@@ -60,7 +60,12 @@ pub fn read(ctx: &ToolContext, args: ReadArgs) -> Result<ReadResult> {
     let st = fstat(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| loc.err(&e))?;
     check_regular(&st, &loc.display, ctx.limits.deny_multiply_linked_files)?;
     let size = st.st_size as u64;
-    let budget = ctx.limits.output_budget() as u64;
+    // Room for the content once the fixed fields are serialized around it.
+    let budget = ctx
+        .limits
+        .output_budget()
+        .saturating_sub(loc.display.len() + 256)
+        .max(256) as u64;
     let cap = match args.encoding {
         Encoding::Utf8 => budget,
         Encoding::Base64 => budget / 4 * 3,

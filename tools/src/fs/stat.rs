@@ -45,7 +45,7 @@ pub struct StatResult {
 /// Runs `fs.stat` (blocking).
 pub fn stat(ctx: &ToolContext, args: StatArgs) -> Result<StatResult> {
     let loc = locate(ctx, &args.path, Access::Read)?;
-    let st = if loc.rel.as_os_str().is_empty() {
+    let st = if loc.is_base() {
         let fd = loc.open(libc::O_PATH, 0).map_err(|e| loc.err(&e))?;
         lstatat(fd.as_fd(), Path::new("")).map_err(|e| loc.err(&e))?
     } else {
