@@ -152,6 +152,8 @@ impl Watcher {
         let (stop_tx, stop_rx) = oneshot::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let task = Task {
+            canonical_data_dir: std::fs::canonicalize(&config.data_dir)
+                .unwrap_or_else(|_| config.data_dir.clone()),
             config: config.clone(),
             inner,
             debouncer: Some(debouncer),
@@ -229,6 +231,7 @@ impl Drop for Watcher {
 
 struct Task {
     config: WatcherConfig,
+    canonical_data_dir: PathBuf,
     inner: Duration,
     debouncer: Option<Debouncer>,
     raw_tx: mpsc::Sender<DebounceEventResult>,
@@ -267,6 +270,7 @@ impl Task {
     /// True when `path` is under one of the four asset directories and no component is an
     /// ignored (hidden / editor temp) name.
     fn relevant(&self, path: &Path) -> bool {
+        let path = self.normalize(path);
         let Ok(rel) = path.strip_prefix(&self.config.data_dir) else {
             return false;
         };
@@ -282,7 +286,16 @@ impl Task {
             .all(|c| !text::is_ignored_name(&c.as_os_str().to_string_lossy()))
     }
 
+    /// Maps a path notify reports under the canonical data dir back under the configured one.
+    fn normalize(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.canonical_data_dir) {
+            Ok(rest) if !path.starts_with(&self.config.data_dir) => self.config.data_dir.join(rest),
+            _ => path.to_path_buf(),
+        }
+    }
+
     fn report_path(&self, path: &Path) -> PathBuf {
+        let path = &self.normalize(path);
         match &self.config.root {
             Some(root) => path
                 .strip_prefix(root)
@@ -303,7 +316,7 @@ impl Task {
                 batch.touch(at);
             }
             for p in &ev.event.paths {
-                if p == &self.config.data_dir {
+                if self.normalize(p) == self.config.data_dir {
                     // The data dir itself changed (deleted, replaced): reload everything.
                     if matches!(ev.event.kind, EventKind::Remove(_)) {
                         *root_lost = true;

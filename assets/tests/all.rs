@@ -5,6 +5,7 @@ mod support;
 mod files;
 mod formats;
 mod order;
+mod realworld;
 mod search;
 mod store;
 mod watcher;

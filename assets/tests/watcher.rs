@@ -264,3 +264,20 @@ async fn watching_a_missing_dir_fails_to_start() {
     let err = Watcher::spawn(WatcherConfig::new(dir.path().join("missing"))).unwrap_err();
     assert_eq!(err.code(), "watch_failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_reached_through_a_symlink_is_watched() {
+    let p = Project::new();
+    let link = p.root().join("link");
+    std::os::unix::fs::symlink(&p.data_dir, &link).unwrap();
+    let config = WatcherConfig {
+        debounce: Duration::from_millis(100),
+        ..WatcherConfig::new(&link)
+    };
+    let (_w, mut rx) = Watcher::spawn(config).unwrap();
+    p.write("workflows/w.md", "x");
+    let expected = link.join("workflows/w.md");
+    let got = collect_until(&mut rx, |all| all.contains(&expected)).await;
+    let all: Vec<PathBuf> = got.iter().flat_map(|r| r.changed_paths.clone()).collect();
+    assert_eq!(all, [expected]);
+}
