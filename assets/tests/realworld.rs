@@ -141,3 +141,67 @@ fn every_kind_survives_arbitrary_bytes() {
         }
     }
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "---",
+        "\n",
+        "\r\n",
+        "\r",
+        "\u{feff}",
+        "name: x",
+        "description: ",
+        "[[a|b]]",
+        "[[",
+        "]]",
+        "{{",
+        "}}",
+        "{{inputs.a}}",
+        "## Steps",
+        "### s",
+        "```yaml",
+        "```",
+        "tool: fs.read",
+        "args:",
+        "  - ",
+        "params:",
+        "  p: {type: int}",
+        "&a",
+        "*a",
+        ":",
+        "'",
+        "\"",
+        "é",
+        "\u{0}",
+        "# T",
+        "## Return",
+        "from: steps.s.result",
+        "run: [a, '{{p}}']",
+        "shell: x",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn parsers_never_panic_and_never_lose_a_file(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..40),
+            raw in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut bytes: Vec<u8> = picks.iter().flat_map(|i| PIECES[*i].bytes()).collect();
+            bytes.extend_from_slice(&raw);
+            for kind in AssetKind::ALL {
+                for path in ["x/y.md", "skills/y/SKILL.md"] {
+                    let r = parse_asset(kind, Path::new(path), &bytes);
+                    // A file either loads or says why; nothing disappears silently.
+                    prop_assert!(r.asset.is_some() || !r.errors.is_empty());
+                    if let Some(a) = &r.asset {
+                        prop_assert_eq!(a.registration.errors.is_empty(), r.errors.is_empty() || kind == AssetKind::Skill || kind == AssetKind::SkillGraph);
+                    }
+                }
+            }
+        }
+    }
+}
