@@ -45,6 +45,7 @@ fn deny_decision(req: &ToolRequest<'_>, mut d: Deny, checked: usize, exceptions:
         }
         _ => format!("deny {code}: tool {} {}", req.tool.name(), d.detail),
     };
+    let explain = one_line(&explain);
     Decision {
         decision: Outcome::Deny,
         reason_code: code,
@@ -58,6 +59,16 @@ fn deny_decision(req: &ToolRequest<'_>, mut d: Deny, checked: usize, exceptions:
         details: d.error.details(),
         error: Some(d.error),
     }
+}
+
+/// Escapes control characters so `explain` stays one line.
+fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 fn network_deny(c: &Candidate, e: PolicyError, set: &PolicySet) -> Deny {

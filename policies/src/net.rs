@@ -523,3 +523,6 @@ impl PolicySet {
         Ok(CheckedUrl { scheme: String::new(), host, ip, port })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -239,6 +239,7 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
         let group = |re: &Regex, kind, len: usize| {
             re.captures(window(s, p, len))
                 .and_then(|c| c.get(1))
+                .filter(|g| g.as_str() != REDACTED)
                 .map(|g| Span { start: p + g.start(), end: p + g.end(), kind })
         };
         let span = match fam {
@@ -266,16 +267,16 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
             Family::UrlCred => group(&d.url_cred, FindingKind::UrlCredentials, 1024),
             Family::Bearer if boundary_before(b, p) => group(&d.bearer, FindingKind::BearerToken, 2048),
             Family::Keyed => {
-                let aws = if m.len() == 6 && p >= 4 {
-                    // `aws_secret_access_key` / `secret_access_key`
+                // `secret` may start `secret_access_key` (AWS secret key detector).
+                let aws = if m.len() == 6 {
                     group(&d.aws_secret, FindingKind::AwsSecretKey, 160)
                 } else {
-                    group(&d.aws_secret, FindingKind::AwsSecretKey, 160).filter(|_| m.len() == 6)
+                    None
                 };
                 aws.or_else(|| {
                     group(&d.keyed, FindingKind::KeyedSecret, 1024).filter(|sp| {
                         let v = s.get(sp.start..sp.end).unwrap_or("");
-                        !v.eq_ignore_ascii_case("bearer") && v != REDACTED && v != "[REDACTED]"
+                        !v.eq_ignore_ascii_case("bearer")
                     })
                 })
             }
@@ -479,3 +480,6 @@ pub fn redact_str(s: &str) -> Cow<'_, str> {
 pub fn scan_text(s: &str) -> Vec<FindingKind> {
     DEFAULT.scan_text(s)
 }
+
+#[cfg(test)]
+mod tests;
