@@ -254,13 +254,13 @@ impl InvalidRuntimeOpt {
         "invalid_runtime_opt"
     }
 
-    /// `{key, reason, …details}` as one object.
+    /// `{key, reason}`, plus `details` (e.g. `{index, reason}` of a bad entry) when not empty.
     pub fn details(&self) -> Value {
         let mut out = json!({ "key": self.key, "reason": self.reason });
-        if let (Some(map), Value::Object(extra)) = (out.as_object_mut(), &self.details) {
-            for (k, v) in extra {
-                map.insert(k.clone(), v.clone());
-            }
+        if self.details.as_object().is_some_and(|m| !m.is_empty())
+            && let Some(map) = out.as_object_mut()
+        {
+            map.insert("details".to_owned(), self.details.clone());
         }
         out
     }

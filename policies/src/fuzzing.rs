@@ -4,6 +4,7 @@
 //! area, allowed URLs never reach a blocked address, redaction is stable).
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
@@ -27,8 +28,16 @@ pub fn fixture_fs() -> MemFs {
     m
 }
 
-/// The fixture policy: root `/r`, egress allowed to `*` and `example.com`.
-pub fn fixture_set() -> Option<PolicySet> {
+static SET: LazyLock<Option<PolicySet>> = LazyLock::new(build_set);
+static TOOL: LazyLock<Option<ToolPolicy>> =
+    LazyLock::new(|| ToolPolicy::compile("ext.fuzz", &json!({"type": "object"}), false, true).ok());
+
+/// The fixture policy (compiled once): root `/r`, egress allowed to `*` and `example.com`.
+pub fn fixture_set() -> Option<&'static PolicySet> {
+    SET.as_ref()
+}
+
+fn build_set() -> Option<PolicySet> {
     let raw = RawPolicyOptions::from_json(&json!({
         "network_egress_policy": "allow",
         "network_allowlist": ["*", "example.com"],
@@ -39,8 +48,8 @@ pub fn fixture_set() -> Option<PolicySet> {
     PolicySet::compile(&opts, PolicyContext::new("/r")).ok()
 }
 
-fn heuristic_tool() -> Option<ToolPolicy> {
-    ToolPolicy::compile("ext.fuzz", &json!({"type": "object"}), false, true).ok()
+fn heuristic_tool() -> Option<&'static ToolPolicy> {
+    TOOL.as_ref()
 }
 
 /// `evaluate` on arbitrary JSON (or, when `data` is not JSON, `{"text": <lossy string>}`).
@@ -52,7 +61,7 @@ pub fn evaluate_body(data: &[u8]) {
     let args = serde_json::from_slice::<Value>(data)
         .unwrap_or_else(|_| json!({ "text": String::from_utf8_lossy(data) }));
     let fs = fixture_fs();
-    let d = evaluate(&set, &ToolRequest::new(&tool, &args), &fs);
+    let d = evaluate(set, &ToolRequest::new(tool, &args), &fs);
     assert_eq!(d.decision == Outcome::Deny, d.error.is_some(), "{d:?}");
     assert!(!d.explain.contains('\n'), "{}", d.explain);
     assert!(d.explain.starts_with(if d.is_allowed() { "allow" } else { "deny" }));

@@ -476,3 +476,6 @@ impl PolicyOptions {
         self.command_read_paths.iter().map(|p| p.to_string_lossy().into_owned()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

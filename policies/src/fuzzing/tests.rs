@@ -4,12 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
 use crate::{EntryKind, PathResolver};
+
+static EXT: LazyLock<ToolPolicy> =
+    LazyLock::new(|| ToolPolicy::compile("ext.t", &json!({"type": "object"}), false, false).unwrap());
+static FS_READ: LazyLock<ToolPolicy> = LazyLock::new(|| ToolPolicy::compile("fs.read", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path"}}}), true, false).unwrap());
+static FS_WRITE: LazyLock<ToolPolicy> = LazyLock::new(|| ToolPolicy::compile("fs.write", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path", "x-codeward-access": "write"}, "content": {"type": "string"}}}), true, false).unwrap());
+static DEFAULT_SET: LazyLock<PolicySet> =
+    LazyLock::new(|| PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r")).unwrap());
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -178,7 +186,7 @@ proptest! {
 
     #[test]
     fn no_escape_the_model_sees(fs in tree(), raw in rel_path()) {
-        let set = PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r")).unwrap();
+        let set = &*DEFAULT_SET;
         let joined = if raw.starts_with('/') { raw.clone() } else { format!("/r/{raw}") };
         if let Ok(ok) = set.check_path(&raw, Access::Read, None, None, &fs) {
             for form in [joined.clone(), lexical(&joined)] {
@@ -201,16 +209,16 @@ proptest! {
     #[test]
     fn nested_json_path_is_found(levels in 0usize..=4, keys in proptest::collection::vec("(data|payload|x|args)", 4)) {
         let set = fixture_set().unwrap();
-        let tool = ToolPolicy::compile("ext.t", &json!({"type": "object"}), false, false).unwrap();
+        let tool = &*EXT;
         let mut v = json!({"path": "../../etc/passwd"});
         for k in keys.iter().take(levels) {
             v = json!({ k.as_str(): v.to_string() });
         }
-        let d = evaluate(&set, &ToolRequest::new(&tool, &v), &fixture_fs());
+        let d = evaluate(set, &ToolRequest::new(tool, &v), &fixture_fs());
         prop_assert_eq!(d.reason_code, "outside_root", "{}", d.explain);
         // a JSON-quoted string under a path key is a path candidate
         let q = json!({"file": json!("../../etc/passwd").to_string()});
-        prop_assert_eq!(evaluate(&set, &ToolRequest::new(&tool, &q), &fixture_fs()).reason_code, "outside_root");
+        prop_assert_eq!(evaluate(set, &ToolRequest::new(tool, &q), &fixture_fs()).reason_code, "outside_root");
     }
 
     /// Legitimate in-root paths are allowed.
@@ -218,10 +226,10 @@ proptest! {
     fn in_root_paths_are_allowed(comps in proptest::collection::vec("[a-z][a-z0-9_]{0,8}(\\.(rs|md|txt))?", 1..6)) {
         let set = fixture_set().unwrap();
         let raw = comps.join("/");
-        let tool = ToolPolicy::compile("fs.read", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path"}}}), true, false).unwrap();
+        let tool = &*FS_READ;
         for p in [raw.clone(), format!("/r/{raw}"), format!("./{raw}"), format!("a/../{raw}")] {
             let args = json!({ "path": p });
-            let d = evaluate(&set, &ToolRequest::new(&tool, &args), &fixture_fs());
+            let d = evaluate(set, &ToolRequest::new(tool, &args), &fixture_fs());
             prop_assert_eq!(d.reason_code, "allowed", "{}", d.explain);
         }
     }
@@ -230,9 +238,9 @@ proptest! {
     #[test]
     fn complete_schema_content_is_not_scanned(text in "[ -~]{0,80}") {
         let set = fixture_set().unwrap();
-        let tool = ToolPolicy::compile("fs.write", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path", "x-codeward-access": "write"}, "content": {"type": "string"}}}), true, false).unwrap();
+        let tool = &*FS_WRITE;
         let args = json!({"path": "notes.md", "content": format!("path=../x {text} /etc/passwd http://127.0.0.1")});
-        let d = evaluate(&set, &ToolRequest::new(&tool, &args), &fixture_fs());
+        let d = evaluate(set, &ToolRequest::new(tool, &args), &fixture_fs());
         prop_assert_eq!(d.reason_code, "allowed", "{}", d.explain);
     }
 }
