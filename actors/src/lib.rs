@@ -3,3 +3,4 @@
 pub mod conversation;
 pub mod ids;
 pub mod supervision;
+pub mod telemetry;

@@ -149,6 +149,12 @@ impl<M: Message> Handle<M> {
         self
     }
 
+    /// The current live cell, if any (crate-internal: tests and supervisors).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn current_cell(&self) -> Option<ActorCell> {
+        self.slot.borrow().cell.clone()
+    }
+
     /// The generation of the child's current ref (0 = never started).
     pub fn generation(&self) -> u64 {
         self.slot.borrow().generation
