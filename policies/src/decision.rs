@@ -118,7 +118,9 @@ impl Decision {
         match (self.decision, self.error) {
             (Outcome::Allow, _) => Ok(()),
             (Outcome::Deny, Some(e)) => Err(e),
-            (Outcome::Deny, None) => Err(PolicyError::Denied { rule: "builtin:default_deny".to_owned() }),
+            (Outcome::Deny, None) => Err(PolicyError::Denied {
+                rule: "builtin:default_deny".to_owned(),
+            }),
         }
     }
 }

@@ -266,7 +266,11 @@ impl InvalidRuntimeOpt {
     }
 
     pub(crate) fn new(key: &str, reason: &str) -> Self {
-        Self { key: key.to_owned(), reason: reason.to_owned(), details: json!({}) }
+        Self {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+            details: json!({}),
+        }
     }
 
     pub(crate) fn entry(key: &str, index: usize, reason: &str) -> Self {

@@ -26,14 +26,29 @@ struct Deny {
 }
 
 fn subject(c: &Candidate, kind: SubjectKind, normalized: Option<String>) -> Subject {
-    Subject { location: c.location.clone(), kind, raw: short(&redact_str(&c.raw), 256), normalized }
+    Subject {
+        location: c.location.clone(),
+        kind,
+        raw: short(&redact_str(&c.raw), 256),
+        normalized,
+    }
 }
 
 fn tool_subject(name: &str) -> Subject {
-    Subject { location: "tool".to_owned(), kind: SubjectKind::Tool, raw: name.to_owned(), normalized: None }
+    Subject {
+        location: "tool".to_owned(),
+        kind: SubjectKind::Tool,
+        raw: name.to_owned(),
+        normalized: None,
+    }
 }
 
-fn deny_decision(req: &ToolRequest<'_>, mut d: Deny, checked: usize, exceptions: Vec<String>) -> Decision {
+fn deny_decision(
+    req: &ToolRequest<'_>,
+    mut d: Deny,
+    checked: usize,
+    exceptions: Vec<String>,
+) -> Decision {
     let code = d.error.code();
     d.detail = redact_str(&d.detail).into_owned();
     if let Some(n) = d.subject.as_mut().and_then(|s| s.normalized.as_mut()) {
@@ -51,7 +66,12 @@ fn deny_decision(req: &ToolRequest<'_>, mut d: Deny, checked: usize, exceptions:
         reason_code: code,
         tool: req.tool.name().to_owned(),
         source: req.source,
-        rule: Some(MatchedRule { layer: d.layer, key: d.key, value: d.value, origin: None }),
+        rule: Some(MatchedRule {
+            layer: d.layer,
+            key: d.key,
+            value: d.value,
+            origin: None,
+        }),
         subject: d.subject,
         exceptions_used: exceptions,
         candidates_checked: checked,
@@ -67,12 +87,22 @@ fn one_line(s: &str) -> String {
         return s.to_owned();
     }
     s.chars()
-        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
 fn network_deny(c: &Candidate, e: PolicyError, set: &PolicySet) -> Deny {
-    let kind = if c.kind == CandKind::Host { SubjectKind::Host } else { SubjectKind::Url };
+    let kind = if c.kind == CandKind::Host {
+        SubjectKind::Host
+    } else {
+        SubjectKind::Url
+    };
     let (layer, key, value, normalized, detail) = match &e {
         PolicyError::NetworkProtocolDenied { scheme, .. } => (
             RuleLayer::Network,
@@ -87,7 +117,9 @@ fn network_deny(c: &Candidate, e: PolicyError, set: &PolicySet) -> Deny {
                     RuleLayer::Builtin,
                     "builtin:blocked_ranges",
                     host.clone(),
-                    format!("host {host} is in a blocked range and no IP/CIDR allowlist entry covers it"),
+                    format!(
+                        "host {host} is in a blocked range and no IP/CIDR allowlist entry covers it"
+                    ),
                 ),
                 EndpointDetail::NotInAllowlist => (
                     RuleLayer::Network,
@@ -110,7 +142,13 @@ fn network_deny(c: &Candidate, e: PolicyError, set: &PolicySet) -> Deny {
             };
             (layer, key.to_owned(), value, Some(host.clone()), text)
         }
-        _ => (RuleLayer::Network, "network".to_owned(), String::new(), None, e.to_string()),
+        _ => (
+            RuleLayer::Network,
+            "network".to_owned(),
+            String::new(),
+            None,
+            e.to_string(),
+        ),
     };
     Deny {
         error: e.with_location(&c.location),
@@ -131,7 +169,9 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
     // Step 1 (args shape) is the runtime's; re-checked here so nothing fails open.
     if !req.args.is_object() {
         let d = Deny {
-            error: PolicyError::InvalidToolCall { reason: "args_not_object".to_owned() },
+            error: PolicyError::InvalidToolCall {
+                reason: "args_not_object".to_owned(),
+            },
             layer: RuleLayer::Builtin,
             key: "builtin:args_not_object".to_owned(),
             value: String::new(),
@@ -142,7 +182,10 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
     }
     // Step 4: schema.
     if let Err(errors) = tool.validate(req.args) {
-        let first = errors.first().map(|e| format!("{}: {}", e.instance_path, e.message)).unwrap_or_default();
+        let first = errors
+            .first()
+            .map(|e| format!("{}: {}", e.instance_path, e.message))
+            .unwrap_or_default();
         let d = Deny {
             detail: format!("has {} schema error(s); first at {first}", errors.len()),
             error: PolicyError::InvalidToolArgs { errors },
@@ -178,7 +221,11 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
                     CandKind::Env => envs += 1,
                 }
             }
-            let exc = if exceptions.is_empty() { "none".to_owned() } else { exceptions.join(", ") };
+            let exc = if exceptions.is_empty() {
+                "none".to_owned()
+            } else {
+                exceptions.join(", ")
+            };
             Decision {
                 decision: Outcome::Allow,
                 reason_code: "allowed",
@@ -216,10 +263,23 @@ fn check_all(
         if let Err(error) = check_env_payload(v, &c.location, &set.opts.tool_env_allowlist) {
             let (key, detail) = match &error {
                 PolicyError::EnvVarsNotAllowed { keys } => {
-                    let always: Vec<&str> =
-                        keys.iter().map(String::as_str).filter(|k| is_always_denied(k)).collect();
-                    let key = if always.is_empty() { "tool_env_allowlist" } else { "builtin:always_denied_env" };
-                    (key, format!("sets {} (always denied or not in tool_env_allowlist)", keys.join(", ")))
+                    let always: Vec<&str> = keys
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|k| is_always_denied(k))
+                        .collect();
+                    let key = if always.is_empty() {
+                        "tool_env_allowlist"
+                    } else {
+                        "builtin:always_denied_env"
+                    };
+                    (
+                        key,
+                        format!(
+                            "sets {} (always denied or not in tool_env_allowlist)",
+                            keys.join(", ")
+                        ),
+                    )
                 }
                 other => ("builtin:env_payload", other.to_string()),
             };
@@ -227,7 +287,12 @@ fn check_all(
                 Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(","),
                 other => short(&other.to_string(), 64),
             };
-            let subj = Subject { location: c.location.clone(), kind: SubjectKind::Env, raw: short(&raw, 256), normalized: None };
+            let subj = Subject {
+                location: c.location.clone(),
+                kind: SubjectKind::Env,
+                raw: short(&raw, 256),
+                normalized: None,
+            };
             return Err(fail(Deny {
                 value: set.opts.tool_env_allowlist.join(","),
                 key: key.to_owned(),
@@ -241,11 +306,21 @@ fn check_all(
     // Step 6: tool rules.
     if let Err(t) = set.tool_rules(req) {
         let detail = match &t.error {
-            PolicyError::ToolNotExposed { .. } => "was not offered to the model in this step".to_owned(),
+            PolicyError::ToolNotExposed { .. } => {
+                "was not offered to the model in this step".to_owned()
+            }
             _ => format!("is denied by {} \"{}\"", t.key, t.value),
         };
-        let layer = if t.key.starts_with("builtin:") { RuleLayer::Builtin } else { RuleLayer::ToolRules };
-        let layer = if t.key == "builtin:not_in_allow_tools" { RuleLayer::ToolRules } else { layer };
+        let layer = if t.key.starts_with("builtin:") {
+            RuleLayer::Builtin
+        } else {
+            RuleLayer::ToolRules
+        };
+        let layer = if t.key == "builtin:not_in_allow_tools" {
+            RuleLayer::ToolRules
+        } else {
+            layer
+        };
         return Err(fail(Deny {
             error: t.error,
             layer,
@@ -257,11 +332,22 @@ fn check_all(
     }
     // Step 7: network.
     if req.tool.is_network_capable() {
-        let mut nets = cands.iter().filter(|c| matches!(c.kind, CandKind::Url | CandKind::Host)).peekable();
+        let mut nets = cands
+            .iter()
+            .filter(|c| matches!(c.kind, CandKind::Url | CandKind::Host))
+            .peekable();
         if !set.egress_allowed() {
             if !req.os_network_enforced || nets.peek().is_some() {
                 let subj = nets.peek().map(|c| {
-                    subject(c, if c.kind == CandKind::Host { SubjectKind::Host } else { SubjectKind::Url }, None)
+                    subject(
+                        c,
+                        if c.kind == CandKind::Host {
+                            SubjectKind::Host
+                        } else {
+                            SubjectKind::Url
+                        },
+                        None,
+                    )
                 });
                 return Err(fail(Deny {
                     error: PolicyError::NetworkDenied,
@@ -274,7 +360,11 @@ fn check_all(
             }
         } else {
             for c in nets {
-                let r = if c.kind == CandKind::Host { set.check_host_str(&c.raw) } else { set.check_url(&c.raw) };
+                let r = if c.kind == CandKind::Host {
+                    set.check_host_str(&c.raw)
+                } else {
+                    set.check_url(&c.raw)
+                };
                 if let Err(e) = r {
                     return Err(fail(network_deny(c, e, set)));
                 }
@@ -290,7 +380,9 @@ fn check_all(
         CandKind::Path(a) => Some((c, a)),
         _ => None,
     });
-    let cwd_first = paths.clone().filter(|(c, _)| command && c.location == "/args/cwd");
+    let cwd_first = paths
+        .clone()
+        .filter(|(c, _)| command && c.location == "/args/cwd");
     let rest = paths.filter(|(c, _)| !(command && c.location == "/args/cwd"));
     for (c, access) in cwd_first.chain(rest) {
         let base = if c.command { cwd.as_deref() } else { None };
@@ -328,11 +420,18 @@ fn check_all(
         if let Some((path, pattern, key)) = set.sensitive_forms_keyed(&pass.forms) {
             let d = Deny {
                 detail: format!("resolves to {path}, which matches sensitive pattern {pattern}"),
-                error: PolicyError::SensitivePathDenied { path: path.clone(), pattern: pattern.clone() },
+                error: PolicyError::SensitivePathDenied {
+                    path: path.clone(),
+                    pattern: pattern.clone(),
+                },
                 layer: RuleLayer::Sensitive,
                 key,
                 value: pattern,
-                subject: Some(subject(c, SubjectKind::Path, Some(pass.forms.resolved_raw.display().to_string()))),
+                subject: Some(subject(
+                    c,
+                    SubjectKind::Path,
+                    Some(pass.forms.resolved_raw.display().to_string()),
+                )),
             };
             return Err(Box::new((d, exceptions)));
         }

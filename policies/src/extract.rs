@@ -64,12 +64,40 @@ impl Loc {
 }
 
 const PATH_WORDS: &[&str] = &[
-    "path", "paths", "file", "files", "filename", "filepath", "dir", "dirs", "directory", "folder",
-    "src", "source", "dest", "dst", "destination", "target", "cwd", "workdir", "root",
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "filepath",
+    "dir",
+    "dirs",
+    "directory",
+    "folder",
+    "src",
+    "source",
+    "dest",
+    "dst",
+    "destination",
+    "target",
+    "cwd",
+    "workdir",
+    "root",
 ];
 const NET_WORDS: &[&str] = &[
-    "url", "urls", "uri", "uris", "href", "host", "hosts", "hostname", "domain", "domains",
-    "endpoint", "endpoints", "origin",
+    "url",
+    "urls",
+    "uri",
+    "uris",
+    "href",
+    "host",
+    "hosts",
+    "hostname",
+    "domain",
+    "domains",
+    "endpoint",
+    "endpoints",
+    "origin",
 ];
 
 /// Splits a key into lowercase words (on `_ - .`, spaces and camelCase boundaries).
@@ -116,7 +144,10 @@ fn classify_key(key: &str) -> Option<Loc> {
 }
 
 static MARKER: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r#"([A-Za-z0-9_.\-]+)["']?[ \t]*(?:=>|=|:)[ \t]*(?:"([^"]*)"|'([^']*)'|([^\s,;}>)"']+))"#).ok()
+    Regex::new(
+        r#"([A-Za-z0-9_.\-]+)["']?[ \t]*(?:=>|=|:)[ \t]*(?:"([^"]*)"|'([^']*)'|([^\s,;}>)"']+))"#,
+    )
+    .ok()
 });
 
 fn escape_ptr(out: &mut String, seg: &str) {
@@ -137,7 +168,9 @@ struct Walker {
 }
 
 fn too_complex() -> PolicyError {
-    PolicyError::InvalidToolCall { reason: "argument_too_complex".to_owned() }
+    PolicyError::InvalidToolCall {
+        reason: "argument_too_complex".to_owned(),
+    }
 }
 
 fn looks_like_json(s: &str) -> bool {
@@ -149,7 +182,13 @@ impl Walker {
         if self.out.len() >= MAX_CANDIDATES {
             return Err(too_complex());
         }
-        if self.out.iter().rev().take(16).any(|c| c.location == self.ptr && c.kind == kind && c.raw == raw) {
+        if self
+            .out
+            .iter()
+            .rev()
+            .take(16)
+            .any(|c| c.location == self.ptr && c.kind == kind && c.raw == raw)
+        {
             return Ok(());
         }
         self.out.push(Candidate {
@@ -164,7 +203,11 @@ impl Walker {
 
     fn count(&mut self, n: usize) -> Result<(), PolicyError> {
         self.scanned += n;
-        if self.scanned > MAX_SCANNED_BYTES { Err(too_complex()) } else { Ok(()) }
+        if self.scanned > MAX_SCANNED_BYTES {
+            Err(too_complex())
+        } else {
+            Ok(())
+        }
     }
 
     fn walk(
@@ -277,7 +320,11 @@ impl Walker {
     fn located(&mut self, s: &str, path_access: Option<Access>) -> Result<(), PolicyError> {
         if let Some(kind) = url_like(s) {
             return match kind {
-                UrlLike::File(p) => self.push(CandKind::Path(path_access.unwrap_or(Access::Write)), &p, false),
+                UrlLike::File(p) => self.push(
+                    CandKind::Path(path_access.unwrap_or(Access::Write)),
+                    &p,
+                    false,
+                ),
                 UrlLike::Url => self.push(CandKind::Url, s.trim(), false),
             };
         }
@@ -322,7 +369,9 @@ impl Walker {
         if memchr::memmem::find(s.as_bytes(), b"://").is_some() {
             for url in find_urls(s) {
                 match url_like(url) {
-                    Some(UrlLike::File(p)) => self.push(CandKind::Path(Access::Write), &p, false)?,
+                    Some(UrlLike::File(p)) => {
+                        self.push(CandKind::Path(Access::Write), &p, false)?
+                    }
                     _ => self.push(CandKind::Url, url, false)?,
                 }
             }
@@ -332,7 +381,9 @@ impl Walker {
         {
             for cap in re.captures_iter(s) {
                 let Some(key) = cap.get(1) else { continue };
-                let Some(val) = cap.get(2).or(cap.get(3)).or(cap.get(4)) else { continue };
+                let Some(val) = cap.get(2).or(cap.get(3)).or(cap.get(4)) else {
+                    continue;
+                };
                 let val = val.as_str();
                 if val.starts_with("//") && key.as_str().chars().all(|c| c.is_ascii_alphabetic()) {
                     continue; // the `scheme://` of a URL, handled above
@@ -345,7 +396,23 @@ impl Walker {
             }
         }
         for tok in s.split(|c: char| {
-            c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ';' | '(' | ')' | '<' | '>' | '[' | ']' | '{' | '}' | '=')
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '"' | '\''
+                        | '`'
+                        | ','
+                        | ';'
+                        | '('
+                        | ')'
+                        | '<'
+                        | '>'
+                        | '['
+                        | ']'
+                        | '{'
+                        | '}'
+                        | '='
+                )
         }) {
             if tok.contains("://") {
                 continue;
@@ -380,11 +447,17 @@ fn url_like(s: &str) -> Option<UrlLike> {
     if scheme == "file" {
         let after = rest.strip_prefix("//").map_or(Some(rest), |r| {
             // host must be empty or localhost
-            let (host, path) = r.find('/').map_or((r, ""), |i| (r.get(..i).unwrap_or(""), r.get(i..).unwrap_or("")));
+            let (host, path) = r.find('/').map_or((r, ""), |i| {
+                (r.get(..i).unwrap_or(""), r.get(i..).unwrap_or(""))
+            });
             (host.is_empty() || host.eq_ignore_ascii_case("localhost")).then_some(path)
         });
         return Some(match after {
-            Some(p) => UrlLike::File(percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()),
+            Some(p) => UrlLike::File(
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            ),
             // file://otherhost/… : judged as a URL (scheme check denies it)
             None => UrlLike::Url,
         });
@@ -399,7 +472,8 @@ fn find_urls(s: &str) -> Vec<&str> {
     for i in memchr::memmem::find_iter(b, b"://") {
         let mut start = i;
         while start > 0
-            && b.get(start - 1).is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(c))
+            && b.get(start - 1)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || b"+.-".contains(c))
         {
             start -= 1;
         }
@@ -411,7 +485,9 @@ fn find_urls(s: &str) -> Vec<&str> {
         }
         let mut end = i + 3;
         while end < b.len()
-            && !b.get(end).is_some_and(|c| c.is_ascii_whitespace() || b"\"'<>`".contains(c))
+            && !b
+                .get(end)
+                .is_some_and(|c| c.is_ascii_whitespace() || b"\"'<>`".contains(c))
         {
             end += 1;
         }
@@ -447,7 +523,13 @@ mod tests {
 
     #[test]
     fn whole_words_only() {
-        for k in ["security", "profile", "ghost", "curl_opts", "filesystem_kind"] {
+        for k in [
+            "security",
+            "profile",
+            "ghost",
+            "curl_opts",
+            "filesystem_kind",
+        ] {
             assert_eq!(classify_key(k), None, "{k}");
         }
         assert_eq!(classify_key("source_url"), Some(Loc::Net));
@@ -457,6 +539,9 @@ mod tests {
 
     #[test]
     fn finds_urls_in_text() {
-        assert_eq!(find_urls("see (https://a.example/x). and ftp://b"), vec!["https://a.example/x", "ftp://b"]);
+        assert_eq!(
+            find_urls("see (https://a.example/x). and ftp://b"),
+            vec!["https://a.example/x", "ftp://b"]
+        );
     }
 }

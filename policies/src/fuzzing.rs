@@ -57,14 +57,19 @@ fn heuristic_tool() -> Option<&'static ToolPolicy> {
 /// Invariants: never panics; `deny` ⇔ an error is attached; `explain` is one line; an allowed
 /// call's path candidates all lie in `/r`.
 pub fn evaluate_body(data: &[u8]) {
-    let (Some(set), Some(tool)) = (fixture_set(), heuristic_tool()) else { return };
+    let (Some(set), Some(tool)) = (fixture_set(), heuristic_tool()) else {
+        return;
+    };
     let args = serde_json::from_slice::<Value>(data)
         .unwrap_or_else(|_| json!({ "text": String::from_utf8_lossy(data) }));
     let fs = fixture_fs();
     let d = evaluate(set, &ToolRequest::new(tool, &args), &fs);
     assert_eq!(d.decision == Outcome::Deny, d.error.is_some(), "{d:?}");
     assert!(!d.explain.contains('\n'), "{}", d.explain);
-    assert!(d.explain.starts_with(if d.is_allowed() { "allow" } else { "deny" }));
+    assert!(
+        d.explain
+            .starts_with(if d.is_allowed() { "allow" } else { "deny" })
+    );
 }
 
 /// `check_url` on an arbitrary string: an allowed URL never names a blocked address or name.
@@ -97,7 +102,10 @@ pub fn check_path_body(data: &[u8]) {
             assert!(p.resolved.starts_with("/r"), "{s:?} -> {p:?}");
             assert!(!p.resolved.starts_with("/r_evil"), "{s:?} -> {p:?}");
             assert!(set.sensitive_match(&p.resolved).is_none(), "{s:?} -> {p:?}");
-            assert!(!Path::new(&*s).components().any(|c| c.as_os_str() == "out") || !p.resolved.starts_with("/o"));
+            assert!(
+                !Path::new(&*s).components().any(|c| c.as_os_str() == "out")
+                    || !p.resolved.starts_with("/o")
+            );
         }
     }
 }

@@ -63,10 +63,16 @@ fn parse_ipv4_whatwg(s: &str) -> Option<Ipv4Addr> {
 /// addresses are returned as their embedded IPv4 address.
 pub fn parse_ip_literal(s: &str) -> Option<IpAddr> {
     let s = s.trim();
-    let inner = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     if inner.contains(':') {
         let no_zone = inner.split('%').next().unwrap_or(inner);
-        return no_zone.parse::<Ipv6Addr>().ok().map(|v6| canonical_ip(IpAddr::V6(v6)));
+        return no_zone
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|v6| canonical_ip(IpAddr::V6(v6)));
     }
     parse_ipv4_whatwg(inner).map(IpAddr::V4)
 }
@@ -107,11 +113,15 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -124,9 +134,17 @@ impl IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let raw_v6 = a.trim_start_matches('[').trim_end_matches(']').contains(':');
+        let raw_v6 = a
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .contains(':');
         let addr = if raw_v6 {
-            IpAddr::V6(a.trim_start_matches('[').trim_end_matches(']').parse().ok()?)
+            IpAddr::V6(
+                a.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .ok()?,
+            )
         } else {
             parse_ip_literal(a)?
         };
@@ -139,7 +157,10 @@ impl IpNet {
         // A v6 CIDR covering embedded-IPv4 space (e.g. ::ffff:0:0/96) matches canonical v4.
         Some(match (addr, prefix) {
             (IpAddr::V6(_), p) if p >= 96 => match canonical_ip(addr) {
-                IpAddr::V4(v4) => Self { addr: IpAddr::V4(v4), prefix: p - 96 },
+                IpAddr::V4(v4) => Self {
+                    addr: IpAddr::V4(v4),
+                    prefix: p - 96,
+                },
                 IpAddr::V6(_) => net,
             },
             _ => net,
@@ -148,11 +169,17 @@ impl IpNet {
 }
 
 const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
-    IpNet { addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix }
+    IpNet {
+        addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+        prefix,
+    }
 }
 
 const fn v6(seg0: u16, prefix: u8) -> IpNet {
-    IpNet { addr: IpAddr::V6(Ipv6Addr::new(seg0, 0, 0, 0, 0, 0, 0, 0)), prefix }
+    IpNet {
+        addr: IpAddr::V6(Ipv6Addr::new(seg0, 0, 0, 0, 0, 0, 0, 0)),
+        prefix,
+    }
 }
 
 /// The blocked ranges of SPEC §5.6 step 4.
@@ -169,7 +196,10 @@ pub const BLOCKED_RANGES: &[IpNet] = &[
     v4(224, 0, 0, 0, 4),
     v4(240, 0, 0, 0, 4),
     v6(0, 128),
-    IpNet { addr: IpAddr::V6(Ipv6Addr::LOCALHOST), prefix: 128 },
+    IpNet {
+        addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+        prefix: 128,
+    },
     v6(0xfc00, 7),
     v6(0xfe80, 10),
     v6(0xff00, 8),
@@ -241,7 +271,9 @@ impl AllowEntry {
             return Some(Self::Any { port: None });
         }
         if let Some(rest) = s.strip_prefix("*:") {
-            return Some(Self::Any { port: Some(rest.parse().ok()?) });
+            return Some(Self::Any {
+                port: Some(rest.parse().ok()?),
+            });
         }
         if s.contains('/') {
             return IpNet::parse(s).map(|net| Self::Ip { net, port: None });
@@ -273,15 +305,25 @@ impl AllowEntry {
         };
         if let Some(ip) = parse_ip_literal(host).filter(|_| looks_numeric(host)) {
             let prefix = if ip.is_ipv4() { 32 } else { 128 };
-            return Some(Self::Ip { net: IpNet { addr: ip, prefix }, port });
+            return Some(Self::Ip {
+                net: IpNet { addr: ip, prefix },
+                port,
+            });
         }
         let name = normalize_domain(host)?;
-        Some(Self::Domain { name, exact, subdomains_only, port })
+        Some(Self::Domain {
+            name,
+            exact,
+            subdomains_only,
+            port,
+        })
     }
 
     fn set_port(&mut self, p: u16) {
         match self {
-            Self::Any { port } | Self::Domain { port, .. } | Self::Ip { port, .. } => *port = Some(p),
+            Self::Any { port } | Self::Domain { port, .. } | Self::Ip { port, .. } => {
+                *port = Some(p)
+            }
         }
     }
 
@@ -298,7 +340,12 @@ impl AllowEntry {
         }
         match self {
             Self::Any { .. } => true,
-            Self::Domain { name, exact, subdomains_only, .. } => {
+            Self::Domain {
+                name,
+                exact,
+                subdomains_only,
+                ..
+            } => {
                 if ip.is_some() {
                     return false;
                 }
@@ -324,14 +371,22 @@ fn looks_numeric(host: &str) -> bool {
     let last = h.rsplit('.').next().unwrap_or(h);
     !last.is_empty()
         && (last.bytes().all(|b| b.is_ascii_digit())
-            || (last.len() >= 2 && (last.starts_with("0x") || last.starts_with("0X"))
-                && last.get(2..).is_some_and(|r| r.bytes().all(|b| b.is_ascii_hexdigit()))))
+            || (last.len() >= 2
+                && (last.starts_with("0x") || last.starts_with("0X"))
+                && last
+                    .get(2..)
+                    .is_some_and(|r| r.bytes().all(|b| b.is_ascii_hexdigit()))))
 }
 
 /// Percent-decodes, IDNA-maps (UTS 46) to ASCII, lowercases and strips trailing dots.
 fn normalize_domain(host: &str) -> Option<String> {
-    let decoded = percent_encoding::percent_decode_str(host).decode_utf8().ok()?;
-    if decoded.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+    let decoded = percent_encoding::percent_decode_str(host)
+        .decode_utf8()
+        .ok()?;
+    if decoded
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
         return None;
     }
     let ascii = idna::domain_to_ascii(&decoded).ok()?;
@@ -356,7 +411,10 @@ pub struct CheckedUrl {
 }
 
 fn endpoint(host: &str, detail: EndpointDetail) -> PolicyError {
-    PolicyError::NetworkEndpointDenied { host: host.to_owned(), detail }
+    PolicyError::NetworkEndpointDenied {
+        host: host.to_owned(),
+        detail,
+    }
 }
 
 /// The raw authority of `scheme://authority/...` (or `//authority`).
@@ -368,7 +426,9 @@ fn raw_authority(s: &str) -> Option<&str> {
 }
 
 fn ambiguous(authority: &str) -> bool {
-    authority.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    authority
+        .chars()
+        .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
         || percent_encoding::percent_decode_str(authority)
             .decode_utf8_lossy()
             .chars()
@@ -397,7 +457,11 @@ impl PolicySet {
             .opts
             .network_allowed_schemes
             .iter()
-            .filter_map(|s| url::Url::parse(&format!("{s}://h")).ok()?.port_or_known_default())
+            .filter_map(|s| {
+                url::Url::parse(&format!("{s}://h"))
+                    .ok()?
+                    .port_or_known_default()
+            })
             .chain(self.allow_entries.iter().filter_map(AllowEntry::port))
             .collect();
         out.sort_unstable();
@@ -427,10 +491,17 @@ impl PolicySet {
     }
 
     /// §5.6 steps 2–5 for a normalized host / IP and effective port.
-    fn check_host(&self, host: &str, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), PolicyError> {
+    fn check_host(
+        &self,
+        host: &str,
+        ip: Option<IpAddr>,
+        port: Option<u16>,
+    ) -> Result<(), PolicyError> {
         match ip {
             Some(ip) => self.check_ip(ip)?,
-            None if is_blocked_name(host) => return Err(endpoint(host, EndpointDetail::BlockedRange)),
+            None if is_blocked_name(host) => {
+                return Err(endpoint(host, EndpointDetail::BlockedRange));
+            }
             None => {}
         }
         if self.allow_entries.iter().any(|e| e.admits(host, ip, port)) {
@@ -450,7 +521,10 @@ impl PolicySet {
         } else {
             let scheme = scheme_of(s).ok_or_else(|| endpoint(s, EndpointDetail::InvalidHost))?;
             if !self.opts.network_allowed_schemes.contains(&scheme) {
-                return Err(PolicyError::NetworkProtocolDenied { scheme, location: String::new() });
+                return Err(PolicyError::NetworkProtocolDenied {
+                    scheme,
+                    location: String::new(),
+                });
             }
             (scheme, std::borrow::Cow::Borrowed(s))
         };
@@ -477,7 +551,12 @@ impl PolicySet {
             Some(url::Host::Domain(d)) => self.host_parts(d)?,
         };
         self.check_host(&host, ip, port)?;
-        Ok(CheckedUrl { scheme, host, ip, port })
+        Ok(CheckedUrl {
+            scheme,
+            host,
+            ip,
+            port,
+        })
     }
 
     fn host_parts(&self, d: &str) -> Result<(String, Option<IpAddr>), PolicyError> {
@@ -486,7 +565,8 @@ impl PolicySet {
         }
         let name = normalize_domain(d).ok_or_else(|| endpoint(d, EndpointDetail::InvalidHost))?;
         if looks_numeric(&name) {
-            let ip = parse_ip_literal(&name).ok_or_else(|| endpoint(d, EndpointDetail::InvalidHost))?;
+            let ip =
+                parse_ip_literal(&name).ok_or_else(|| endpoint(d, EndpointDetail::InvalidHost))?;
             return Ok((ip.to_string(), Some(ip)));
         }
         Ok((name, None))
@@ -506,9 +586,15 @@ impl PolicySet {
             // bare IPv6
             let ip = parse_ip_literal(s).ok_or_else(|| endpoint(s, EndpointDetail::InvalidHost))?;
             self.check_host(&ip.to_string(), Some(ip), None)?;
-            return Ok(CheckedUrl { scheme: String::new(), host: ip.to_string(), ip: Some(ip), port: None });
+            return Ok(CheckedUrl {
+                scheme: String::new(),
+                host: ip.to_string(),
+                ip: Some(ip),
+                port: None,
+            });
         }
-        let u = url::Url::parse(&format!("http://{s}")).map_err(|_| endpoint(s, EndpointDetail::InvalidHost))?;
+        let u = url::Url::parse(&format!("http://{s}"))
+            .map_err(|_| endpoint(s, EndpointDetail::InvalidHost))?;
         let port = u.port();
         let (host, ip) = match u.host() {
             None => return Err(endpoint("", EndpointDetail::InvalidHost)),
@@ -520,7 +606,12 @@ impl PolicySet {
             Some(url::Host::Domain(d)) => self.host_parts(d)?,
         };
         self.check_host(&host, ip, port)?;
-        Ok(CheckedUrl { scheme: String::new(), host, ip, port })
+        Ok(CheckedUrl {
+            scheme: String::new(),
+            host,
+            ip,
+            port,
+        })
     }
 }
 

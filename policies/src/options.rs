@@ -19,8 +19,9 @@ pub const DEFAULT_SENSITIVE_ALLOWLIST: &[&str] = &[".env.example", ".env.sample"
 /// Default `tool_env_inherit`.
 pub const DEFAULT_ENV_INHERIT: &[&str] = &["LANG", "LC_ALL", "TZ", "TERM"];
 /// Default `command_read_paths` (SPEC §6.2; `/nix/store` is added by the runtime if present).
-pub const DEFAULT_COMMAND_READ_PATHS: &[&str] =
-    &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt", "/proc"];
+pub const DEFAULT_COMMAND_READ_PATHS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt", "/proc",
+];
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
@@ -92,7 +93,9 @@ impl RawPolicyOptions {
         };
         let mut out = Self::default();
         for (k, v) in map {
-            let slot = out.slot(k).ok_or_else(|| InvalidRuntimeOpt::new(k, "unknown_option"))?;
+            let slot = out
+                .slot(k)
+                .ok_or_else(|| InvalidRuntimeOpt::new(k, "unknown_option"))?;
             *slot = Some(v.clone());
         }
         Ok(out)
@@ -232,7 +235,10 @@ impl Default for PolicyOptions {
             protocol_allowlist: strings(&["mcp", "a2a"]),
             redact_tool_results: false,
             require_os_sandbox: false,
-            command_read_paths: DEFAULT_COMMAND_READ_PATHS.iter().map(PathBuf::from).collect(),
+            command_read_paths: DEFAULT_COMMAND_READ_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
             subagent_templates_allowlist: None,
         }
     }
@@ -252,10 +258,15 @@ fn list_of_strings(key: &str, v: &Value) -> Res<Vec<String>> {
 }
 
 fn boolean(key: &str, v: &Value) -> Res<bool> {
-    v.as_bool().ok_or_else(|| InvalidRuntimeOpt::new(key, "expected_boolean"))
+    v.as_bool()
+        .ok_or_else(|| InvalidRuntimeOpt::new(key, "expected_boolean"))
 }
 
-fn check_entries(key: &str, items: &[String], ok: impl Fn(&str) -> Option<&'static str>) -> Res<()> {
+fn check_entries(
+    key: &str,
+    items: &[String],
+    ok: impl Fn(&str) -> Option<&'static str>,
+) -> Res<()> {
     for (i, item) in items.iter().enumerate() {
         if let Some(reason) = ok(item) {
             return Err(InvalidRuntimeOpt::entry(key, i, reason));
@@ -265,7 +276,9 @@ fn check_entries(key: &str, items: &[String], ok: impl Fn(&str) -> Option<&'stat
 }
 
 fn tool_patterns(key: &str, items: &[String]) -> Res<()> {
-    check_entries(key, items, |s| (!valid_tool_pattern(s)).then_some("invalid_tool_pattern"))
+    check_entries(key, items, |s| {
+        (!valid_tool_pattern(s)).then_some("invalid_tool_pattern")
+    })
 }
 
 fn env_names(key: &str, items: &[String]) -> Res<()> {
@@ -289,8 +302,13 @@ fn valid_scheme(s: &str) -> bool {
 fn outside_entry(index: usize, v: &Value) -> Res<OutsideRootEntry> {
     const KEY: &str = "outside_root_allowlist";
     let err = |reason: &str| InvalidRuntimeOpt::entry(KEY, index, reason);
-    let Value::Object(map) = v else { return Err(err("expected_map_entry")) };
-    if let Some(k) = map.keys().find(|k| !matches!(k.as_str(), "path" | "pattern" | "reason_code" | "access")) {
+    let Value::Object(map) = v else {
+        return Err(err("expected_map_entry"));
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "path" | "pattern" | "reason_code" | "access"))
+    {
         let mut e = err("unknown_option");
         if let Value::Object(d) = &mut e.details {
             d.insert("field".to_owned(), json!(k));
@@ -301,7 +319,9 @@ fn outside_entry(index: usize, v: &Value) -> Res<OutsideRootEntry> {
         (None, None) => return Err(err("missing_path_or_pattern")),
         (Some(_), Some(_)) => return Err(err("both_path_and_pattern")),
         (Some(p), None) => {
-            let s = p.as_str().ok_or_else(|| err("expected_path_or_pattern_string"))?;
+            let s = p
+                .as_str()
+                .ok_or_else(|| err("expected_path_or_pattern_string"))?;
             if s.trim().is_empty() {
                 return Err(err("empty_path_or_pattern"));
             }
@@ -311,11 +331,17 @@ fn outside_entry(index: usize, v: &Value) -> Res<OutsideRootEntry> {
             OutsideRootTarget::Path(PathBuf::from(s))
         }
         (None, Some(p)) => {
-            let s = p.as_str().ok_or_else(|| err("expected_path_or_pattern_string"))?;
+            let s = p
+                .as_str()
+                .ok_or_else(|| err("expected_path_or_pattern_string"))?;
             if s.trim().is_empty() {
                 return Err(err("empty_path_or_pattern"));
             }
-            if globset::GlobBuilder::new(s).literal_separator(true).build().is_err() {
+            if globset::GlobBuilder::new(s)
+                .literal_separator(true)
+                .build()
+                .is_err()
+            {
                 return Err(err("invalid_glob"));
             }
             OutsideRootTarget::Pattern(s.to_owned())
@@ -333,7 +359,11 @@ fn outside_entry(index: usize, v: &Value) -> Res<OutsideRootEntry> {
         Some(Value::String(s)) if s == "read_write" => ExceptionAccess::ReadWrite,
         Some(_) => return Err(err("invalid_access")),
     };
-    Ok(OutsideRootEntry { target, reason_code, access })
+    Ok(OutsideRootEntry {
+        target,
+        reason_code,
+        access,
+    })
 }
 
 impl TryFrom<RawPolicyOptions> for PolicyOptions {
@@ -342,11 +372,17 @@ impl TryFrom<RawPolicyOptions> for PolicyOptions {
     fn try_from(raw: RawPolicyOptions) -> Res<Self> {
         let mut o = PolicyOptions::default();
         if let Some(v) = &raw.state_dir {
-            let s = v.as_str().ok_or_else(|| InvalidRuntimeOpt::new("state_dir", "expected_string"))?;
+            let s = v
+                .as_str()
+                .ok_or_else(|| InvalidRuntimeOpt::new("state_dir", "expected_string"))?;
             o.state_dir = Some(s.to_owned());
         }
         if let Some(v) = &raw.allow_tools {
-            o.allow_tools = if v.is_null() { None } else { Some(list_of_strings("allow_tools", v)?) };
+            o.allow_tools = if v.is_null() {
+                None
+            } else {
+                Some(list_of_strings("allow_tools", v)?)
+            };
         }
         if let Some(v) = &raw.deny_tools {
             o.deny_tools = list_of_strings("deny_tools", v)?;
@@ -355,7 +391,12 @@ impl TryFrom<RawPolicyOptions> for PolicyOptions {
             o.network_egress_policy = match v.as_str().map(|s| s.trim().to_ascii_lowercase()) {
                 Some(s) if s == "allow" => EgressPolicy::Allow,
                 Some(s) if s == "deny" => EgressPolicy::Deny,
-                _ => return Err(InvalidRuntimeOpt::new("network_egress_policy", "expected_allow_or_deny")),
+                _ => {
+                    return Err(InvalidRuntimeOpt::new(
+                        "network_egress_policy",
+                        "expected_allow_or_deny",
+                    ));
+                }
             };
         }
         if let Some(v) = &raw.network_allowlist {
@@ -375,10 +416,16 @@ impl TryFrom<RawPolicyOptions> for PolicyOptions {
         }
         if let Some(v) = &raw.outside_root_allowlist {
             let Value::Array(items) = v else {
-                return Err(InvalidRuntimeOpt::new("outside_root_allowlist", "expected_list_of_reason_coded_maps"));
+                return Err(InvalidRuntimeOpt::new(
+                    "outside_root_allowlist",
+                    "expected_list_of_reason_coded_maps",
+                ));
             };
-            o.outside_root_allowlist =
-                items.iter().enumerate().map(|(i, e)| outside_entry(i, e)).collect::<Res<_>>()?;
+            o.outside_root_allowlist = items
+                .iter()
+                .enumerate()
+                .map(|(i, e)| outside_entry(i, e))
+                .collect::<Res<_>>()?;
         }
         if let Some(v) = &raw.tool_env_allowlist {
             o.tool_env_allowlist = list_of_strings("tool_env_allowlist", v)?;
@@ -399,8 +446,10 @@ impl TryFrom<RawPolicyOptions> for PolicyOptions {
             o.require_os_sandbox = boolean("require_os_sandbox", v)?;
         }
         if let Some(v) = &raw.command_read_paths {
-            o.command_read_paths =
-                list_of_strings("command_read_paths", v)?.into_iter().map(PathBuf::from).collect();
+            o.command_read_paths = list_of_strings("command_read_paths", v)?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
         }
         if let Some(v) = &raw.subagent_templates_allowlist {
             o.subagent_templates_allowlist = if v.is_null() {
@@ -420,7 +469,10 @@ impl PolicyOptions {
     pub fn validate(&self) -> Res<()> {
         if let Some(s) = &self.state_dir {
             if s.is_empty() {
-                return Err(InvalidRuntimeOpt::new("state_dir", "expected_non_empty_string"));
+                return Err(InvalidRuntimeOpt::new(
+                    "state_dir",
+                    "expected_non_empty_string",
+                ));
             }
             if !Path::new(s).is_absolute() && s.split('/').any(|c| c == "..") {
                 return Err(InvalidRuntimeOpt::new("state_dir", "must_not_traverse"));
@@ -433,22 +485,35 @@ impl PolicyOptions {
         check_entries("network_allowlist", &self.network_allowlist, |s| {
             AllowEntry::parse(s).is_none().then_some("invalid_host")
         })?;
-        check_entries("network_allowed_schemes", &self.network_allowed_schemes, |s| {
-            (!valid_scheme(s)).then_some("invalid_scheme")
-        })?;
-        check_entries("sensitive_path_denylist", &self.sensitive_path_denylist, |s| {
-            (!validate_pattern(s)).then_some("invalid_glob")
-        })?;
-        check_entries("sensitive_path_allowlist", &self.sensitive_path_allowlist, |s| {
-            (!validate_pattern(s)).then_some("invalid_glob")
-        })?;
+        check_entries(
+            "network_allowed_schemes",
+            &self.network_allowed_schemes,
+            |s| (!valid_scheme(s)).then_some("invalid_scheme"),
+        )?;
+        check_entries(
+            "sensitive_path_denylist",
+            &self.sensitive_path_denylist,
+            |s| (!validate_pattern(s)).then_some("invalid_glob"),
+        )?;
+        check_entries(
+            "sensitive_path_allowlist",
+            &self.sensitive_path_allowlist,
+            |s| (!validate_pattern(s)).then_some("invalid_glob"),
+        )?;
         for (i, e) in self.outside_root_allowlist.iter().enumerate() {
             let bad = |r: &str| Err(InvalidRuntimeOpt::entry("outside_root_allowlist", i, r));
             match &e.target {
-                OutsideRootTarget::Path(p) if p.as_os_str().is_empty() => return bad("empty_path_or_pattern"),
-                OutsideRootTarget::Pattern(p) if p.is_empty() => return bad("empty_path_or_pattern"),
+                OutsideRootTarget::Path(p) if p.as_os_str().is_empty() => {
+                    return bad("empty_path_or_pattern");
+                }
+                OutsideRootTarget::Pattern(p) if p.is_empty() => {
+                    return bad("empty_path_or_pattern");
+                }
                 OutsideRootTarget::Pattern(p)
-                    if globset::GlobBuilder::new(p).literal_separator(true).build().is_err() =>
+                    if globset::GlobBuilder::new(p)
+                        .literal_separator(true)
+                        .build()
+                        .is_err() =>
                 {
                     return bad("invalid_glob");
                 }
@@ -473,7 +538,10 @@ impl PolicyOptions {
     }
 
     fn command_read_paths_str(&self) -> Vec<String> {
-        self.command_read_paths.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+        self.command_read_paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
     }
 }
 

@@ -112,7 +112,11 @@ pub(crate) fn precheck(raw: &str) -> Result<(), InvalidPathReason> {
 /// Joins `raw` to `base` (when relative) and folds `.`, empty segments and `..` lexically
 /// (never above `/`). No expansion of `~` or `$VAR`; backslash is an ordinary character.
 pub fn normalize_lexically(base: &Path, raw: &str) -> PathBuf {
-    let mut out = if raw.starts_with('/') { PathBuf::from("/") } else { lexical_base(base) };
+    let mut out = if raw.starts_with('/') {
+        PathBuf::from("/")
+    } else {
+        lexical_base(base)
+    };
     for c in raw.split('/') {
         match c {
             "" | "." => {}
@@ -141,7 +145,9 @@ fn lexical_base(base: &Path) -> PathBuf {
 
 /// Number of normal components of an absolute, normalized path.
 fn depth_of(p: &Path) -> usize {
-    p.components().filter(|c| matches!(c, Component::Normal(_))).count()
+    p.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count()
 }
 
 /// Full symlink resolution (§5.4 step 3) of `comps` (which may hold `.`, `..` and empty
@@ -185,8 +191,9 @@ pub(crate) fn resolve<'a>(
                 if hops > MAX_SYMLINK_HOPS {
                     return Err(InvalidPathReason::SymlinkLoop);
                 }
-                let target =
-                    resolver.read_link(&cur).map_err(|_| InvalidPathReason::Unresolvable)?;
+                let target = resolver
+                    .read_link(&cur)
+                    .map_err(|_| InvalidPathReason::Unresolvable)?;
                 cur.pop();
                 depth -= 1;
                 if target.is_absolute() {
@@ -270,9 +277,12 @@ pub(crate) fn forms(
         // INVARIANT: `base` is a resolved path (the canonical root or a checked cwd).
         resolve(lexical_base(base), raw_comps(raw), resolver)?
     };
-    Ok(PathForms { lexical, resolved_lexical, resolved_raw })
+    Ok(PathForms {
+        lexical,
+        resolved_lexical,
+        resolved_raw,
+    })
 }
-
 
 impl PolicySet {
     /// Whether `p` lies inside the canonical root or the root as given.
@@ -296,7 +306,11 @@ impl PolicySet {
         }
         if command
             && access == Access::Read
-            && self.opts.command_read_paths.iter().any(|r| p.starts_with(r))
+            && self
+                .opts
+                .command_read_paths
+                .iter()
+                .any(|r| p.starts_with(r))
         {
             return Some(Area::ReadPath);
         }
@@ -312,12 +326,20 @@ impl PolicySet {
                 hit && (access == Access::Read || e.access == ExceptionAccess::ReadWrite)
             })
             .map(|(e, _)| e)
-            .map(|e| Area::Exception { reason_code: e.reason_code.clone(), access: e.access })
+            .map(|e| Area::Exception {
+                reason_code: e.reason_code.clone(),
+                access: e.access,
+            })
     }
 
     /// §5.4 step 7: the state dir and other calls' scratch dirs are unreachable.
     fn state_dir_hit(&self, p: &Path, scratch: Option<&Path>) -> Option<&'static str> {
-        if self.ctx.state_dir.as_deref().is_some_and(|s| p.starts_with(s)) {
+        if self
+            .ctx
+            .state_dir
+            .as_deref()
+            .is_some_and(|s| p.starts_with(s))
+        {
             return Some("state_dir");
         }
         if let Some(base) = self.ctx.scratch_base.as_deref()
@@ -362,13 +384,18 @@ impl PolicySet {
                     rule_key: "builtin:state_dir".to_owned(),
                     rule_value: what.to_owned(),
                     normalized: Some(shown.clone()),
-                    explain: format!("resolves to {shown}, inside the {what} (unreachable for tools)"),
+                    explain: format!(
+                        "resolves to {shown}, inside the {what} (unreachable for tools)"
+                    ),
                 }));
             }
         }
         let mut exceptions = Vec::new();
         let mut area = Area::Root;
-        for (i, p) in [&forms.resolved_raw, &forms.resolved_lexical].into_iter().enumerate() {
+        for (i, p) in [&forms.resolved_raw, &forms.resolved_lexical]
+            .into_iter()
+            .enumerate()
+        {
             if i == 1 && forms.resolved_lexical == forms.resolved_raw {
                 break;
             }
@@ -393,7 +420,10 @@ impl PolicySet {
                         "; no outside_root_allowlist entry matches"
                     };
                     return Err(Box::new(PathDenial {
-                        error: PolicyError::OutsideRoot { path: shown.clone(), location: String::new() },
+                        error: PolicyError::OutsideRoot {
+                            path: shown.clone(),
+                            location: String::new(),
+                        },
                         rule_layer: "sandbox",
                         rule_key: "builtin:outside_root".to_owned(),
                         rule_value: self.ctx.canonical_root.display().to_string(),
@@ -406,7 +436,11 @@ impl PolicySet {
                 }
             }
         }
-        Ok(PathPass { forms, area, exceptions })
+        Ok(PathPass {
+            forms,
+            area,
+            exceptions,
+        })
     }
 
     /// Checks one path candidate against §5.4 (sandbox) and §5.5 (sensitive paths).
@@ -423,11 +457,21 @@ impl PolicySet {
         resolver: &dyn PathResolver,
     ) -> Result<CheckedPath, PolicyError> {
         let pass = self
-            .sandbox_check(raw, access, base, scratch_dir, scratch_dir.is_some(), resolver)
+            .sandbox_check(
+                raw,
+                access,
+                base,
+                scratch_dir,
+                scratch_dir.is_some(),
+                resolver,
+            )
             .map_err(|d| d.error)?;
         if let Some((path, pattern)) = self.sensitive_forms(&pass.forms) {
             return Err(PolicyError::SensitivePathDenied { path, pattern });
         }
-        Ok(CheckedPath { resolved: pass.forms.resolved_raw, area: pass.area })
+        Ok(CheckedPath {
+            resolved: pass.forms.resolved_raw,
+            area: pass.area,
+        })
     }
 }

@@ -31,7 +31,12 @@ impl PolicyContext {
     /// A context where the canonical and given root are the same path.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        Self { canonical_root: root.clone(), given_root: root, state_dir: None, scratch_base: None }
+        Self {
+            canonical_root: root.clone(),
+            given_root: root,
+            state_dir: None,
+            scratch_base: None,
+        }
     }
 }
 
@@ -51,15 +56,22 @@ impl PolicySet {
     /// Validates `opts` and compiles globs, allowlist entries and areas.
     ///
     /// Relative `outside_root_allowlist` paths and patterns join the canonical root.
-    pub fn compile(opts: &PolicyOptions, ctx: PolicyContext) -> Result<PolicySet, InvalidRuntimeOpt> {
+    pub fn compile(
+        opts: &PolicyOptions,
+        ctx: PolicyContext,
+    ) -> Result<PolicySet, InvalidRuntimeOpt> {
         opts.validate()?;
         let root = normalize_lexically(Path::new("/"), &ctx.canonical_root.to_string_lossy());
         let given_root = normalize_lexically(&root, &ctx.given_root.to_string_lossy());
         let ctx = PolicyContext {
             canonical_root: root.clone(),
             given_root: given_root.clone(),
-            state_dir: ctx.state_dir.map(|s| normalize_lexically(&root, &s.to_string_lossy())),
-            scratch_base: ctx.scratch_base.map(|s| normalize_lexically(&root, &s.to_string_lossy())),
+            state_dir: ctx
+                .state_dir
+                .map(|s| normalize_lexically(&root, &s.to_string_lossy())),
+            scratch_base: ctx
+                .scratch_base
+                .map(|s| normalize_lexically(&root, &s.to_string_lossy())),
         };
         let mut outside = Vec::new();
         let mut outside_matchers = Vec::new();
@@ -78,12 +90,18 @@ impl PolicySet {
                     let m = GlobBuilder::new(&abs)
                         .literal_separator(true)
                         .build()
-                        .map_err(|_| InvalidRuntimeOpt::entry("outside_root_allowlist", i, "invalid_glob"))?
+                        .map_err(|_| {
+                            InvalidRuntimeOpt::entry("outside_root_allowlist", i, "invalid_glob")
+                        })?
                         .compile_matcher();
                     (OutsideRootTarget::Pattern(abs), Some(m))
                 }
             };
-            outside.push(OutsideRootEntry { target, reason_code: e.reason_code.clone(), access: e.access });
+            outside.push(OutsideRootEntry {
+                target,
+                reason_code: e.reason_code.clone(),
+                access: e.access,
+            });
             outside_matchers.push(matcher);
         }
         let deny = BUILTIN_SENSITIVE
@@ -95,9 +113,11 @@ impl PolicySet {
                     .enumerate()
                     .map(|(i, p)| (p.as_str(), format!("sensitive_path_denylist[{i}]"))),
             );
-        let sensitive =
-            SensitiveMatcher::new(deny, opts.sensitive_path_allowlist.iter().map(String::as_str))
-                .map_err(|_| InvalidRuntimeOpt::new("sensitive_path_denylist", "invalid_glob"))?;
+        let sensitive = SensitiveMatcher::new(
+            deny,
+            opts.sensitive_path_allowlist.iter().map(String::as_str),
+        )
+        .map_err(|_| InvalidRuntimeOpt::new("sensitive_path_denylist", "invalid_glob"))?;
         let allow_entries = opts
             .network_allowlist
             .iter()
@@ -113,7 +133,15 @@ impl PolicySet {
             .iter()
             .map(|p| normalize_lexically(Path::new("/"), &p.to_string_lossy()))
             .collect();
-        Ok(PolicySet { opts, ctx, given_root, outside, outside_matchers, sensitive, allow_entries })
+        Ok(PolicySet {
+            opts,
+            ctx,
+            given_root,
+            outside,
+            outside_matchers,
+            sensitive,
+            allow_entries,
+        })
     }
 
     /// The validated options this set was compiled from.
@@ -165,17 +193,32 @@ impl PolicySet {
     /// ASCII case-insensitive).
     pub fn protocol_allowed(&self, protocol: &str) -> Result<(), PolicyError> {
         let p = protocol.trim();
-        if self.opts.protocol_allowlist.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(p)) {
+        if self
+            .opts
+            .protocol_allowlist
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(p))
+        {
             Ok(())
         } else {
-            Err(PolicyError::ProtocolDenied { protocol: protocol.to_owned() })
+            Err(PolicyError::ProtocolDenied {
+                protocol: protocol.to_owned(),
+            })
         }
     }
 
     /// Whether `name` passes `allow_tools` / `deny_tools` (for `list_tools` filtering).
     pub fn tool_listed(&self, name: &str) -> bool {
         use crate::tools::tool_pattern_matches;
-        !self.opts.deny_tools.iter().any(|p| tool_pattern_matches(p, name))
-            && self.opts.allow_tools.as_ref().is_none_or(|a| a.iter().any(|p| tool_pattern_matches(p, name)))
+        !self
+            .opts
+            .deny_tools
+            .iter()
+            .any(|p| tool_pattern_matches(p, name))
+            && self
+                .opts
+                .allow_tools
+                .as_ref()
+                .is_none_or(|a| a.iter().any(|p| tool_pattern_matches(p, name)))
     }
 }

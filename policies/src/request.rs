@@ -80,7 +80,11 @@ impl DeclNode {
         if depth > MAX_REF_DEPTH {
             return;
         }
-        if let Some(kind) = s.get("x-codeward").and_then(Value::as_str).and_then(ArgKind::parse) {
+        if let Some(kind) = s
+            .get("x-codeward")
+            .and_then(Value::as_str)
+            .and_then(ArgKind::parse)
+        {
             let access = if s.get("x-codeward-access").and_then(Value::as_str) == Some("write") {
                 Access::Write
             } else {
@@ -98,17 +102,24 @@ impl DeclNode {
         }
         if let Some(Value::Object(props)) = s.get("properties") {
             for (k, sub) in props {
-                self.props.entry(k.clone()).or_default().collect(sub, root, depth + 1);
+                self.props
+                    .entry(k.clone())
+                    .or_default()
+                    .collect(sub, root, depth + 1);
             }
         }
         for key in ["items", "additionalItems", "contains"] {
             match s.get(key) {
                 Some(sub @ Value::Object(_)) => {
-                    self.items.get_or_insert_with(Box::default).collect(sub, root, depth + 1);
+                    self.items
+                        .get_or_insert_with(Box::default)
+                        .collect(sub, root, depth + 1);
                 }
                 Some(Value::Array(subs)) => {
                     for sub in subs {
-                        self.items.get_or_insert_with(Box::default).collect(sub, root, depth + 1);
+                        self.items
+                            .get_or_insert_with(Box::default)
+                            .collect(sub, root, depth + 1);
                     }
                 }
                 _ => {}
@@ -116,15 +127,21 @@ impl DeclNode {
         }
         if let Some(Value::Array(subs)) = s.get("prefixItems") {
             for sub in subs {
-                self.items.get_or_insert_with(Box::default).collect(sub, root, depth + 1);
+                self.items
+                    .get_or_insert_with(Box::default)
+                    .collect(sub, root, depth + 1);
             }
         }
         if let Some(sub @ Value::Object(_)) = s.get("additionalProperties") {
-            self.additional.get_or_insert_with(Box::default).collect(sub, root, depth + 1);
+            self.additional
+                .get_or_insert_with(Box::default)
+                .collect(sub, root, depth + 1);
         }
         if let Some(Value::Object(pp)) = s.get("patternProperties") {
             for sub in pp.values() {
-                self.additional.get_or_insert_with(Box::default).collect(sub, root, depth + 1);
+                self.additional
+                    .get_or_insert_with(Box::default)
+                    .collect(sub, root, depth + 1);
             }
         }
         for key in ["allOf", "anyOf", "oneOf"] {
@@ -179,13 +196,26 @@ impl ToolPolicy {
             .should_validate_formats(true)
             .with_pattern_options(jsonschema::PatternOptions::regex())
             .build(input_schema)
-            .map_err(|e| SchemaError { tool: name.to_owned(), message: e.to_string() })?;
+            .map_err(|e| SchemaError {
+                tool: name.to_owned(),
+                message: e.to_string(),
+            })?;
         let mut decl = DeclNode::default();
         decl.collect(input_schema, input_schema, 0);
-        let complete =
-            trusted && input_schema.get("x-codeward-complete").and_then(Value::as_bool) == Some(true);
+        let complete = trusted
+            && input_schema
+                .get("x-codeward-complete")
+                .and_then(Value::as_bool)
+                == Some(true);
         let command = decl.any(&|n| matches!(n.mark, Some((ArgKind::Command, _))));
-        Ok(ToolPolicy { name: name.to_owned(), validator, decl, complete, network_capable, command })
+        Ok(ToolPolicy {
+            name: name.to_owned(),
+            validator,
+            decl,
+            complete,
+            network_capable,
+            command,
+        })
     }
 
     /// Tool name.
@@ -229,7 +259,11 @@ impl ToolPolicy {
                 message: crate::decision::short(&crate::secrets::redact_str(&e.to_string()), 256),
             })
             .collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 

@@ -107,7 +107,10 @@ impl MemFs {
     pub fn symlink(&mut self, path: impl AsRef<Path>, target: impl AsRef<Path>) -> &mut Self {
         let p = path.as_ref();
         self.add_parents(p);
-        self.entries.insert(p.to_path_buf(), MemEntry::Link(target.as_ref().to_path_buf()));
+        self.entries.insert(
+            p.to_path_buf(),
+            MemEntry::Link(target.as_ref().to_path_buf()),
+        );
         self
     }
 

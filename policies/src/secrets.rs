@@ -225,47 +225,79 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
         // The detectors are constants; if they ever failed to build, redact everything rather
         // than fail open.
         if !s.is_empty() {
-            f(Span { start: 0, end: s.len(), kind: FindingKind::KeyedSecret });
+            f(Span {
+                start: 0,
+                end: s.len(),
+                kind: FindingKind::KeyedSecret,
+            });
         }
         return;
     };
     let b = s.as_bytes();
     for m in d.anchors.find_overlapping_iter(s) {
         let p = m.start();
-        let Some((_, fam)) = ANCHORS.get(m.pattern().as_usize()) else { continue };
+        let Some((_, fam)) = ANCHORS.get(m.pattern().as_usize()) else {
+            continue;
+        };
         let whole = |re: &Regex, kind, len: usize| {
-            re.find(window(s, p, len)).map(|x| Span { start: p, end: p + x.end(), kind })
+            re.find(window(s, p, len)).map(|x| Span {
+                start: p,
+                end: p + x.end(),
+                kind,
+            })
         };
         let group = |re: &Regex, kind, len: usize| {
             re.captures(window(s, p, len))
                 .and_then(|c| c.get(1))
                 .filter(|g| g.as_str() != REDACTED)
-                .map(|g| Span { start: p + g.start(), end: p + g.end(), kind })
+                .map(|g| Span {
+                    start: p + g.start(),
+                    end: p + g.end(),
+                    kind,
+                })
         };
         let span = match fam {
-            Family::Sk if boundary_before(b, p) => whole(&d.anthropic, FindingKind::AnthropicKey, 512)
-                .or_else(|| whole(&d.openai, FindingKind::OpenaiKey, 512)),
-            Family::Github if boundary_before(b, p) => whole(&d.github, FindingKind::GithubToken, 512),
+            Family::Sk if boundary_before(b, p) => {
+                whole(&d.anthropic, FindingKind::AnthropicKey, 512)
+                    .or_else(|| whole(&d.openai, FindingKind::OpenaiKey, 512))
+            }
+            Family::Github if boundary_before(b, p) => {
+                whole(&d.github, FindingKind::GithubToken, 512)
+            }
             Family::GithubPat if boundary_before(b, p) => {
                 whole(&d.github_pat, FindingKind::GithubPat, 512)
             }
-            Family::Gitlab if boundary_before(b, p) => whole(&d.gitlab, FindingKind::GitlabPat, 512),
+            Family::Gitlab if boundary_before(b, p) => {
+                whole(&d.gitlab, FindingKind::GitlabPat, 512)
+            }
             Family::Aws if boundary_before(b, p) => whole(&d.aws, FindingKind::AwsAccessKey, 20),
             Family::Slack if boundary_before(b, p) => whole(&d.slack, FindingKind::SlackToken, 512),
-            Family::Google if boundary_before(b, p) => whole(&d.google, FindingKind::GoogleApiKey, 39),
-            Family::Stripe if boundary_before(b, p) => whole(&d.stripe, FindingKind::StripeKey, 512),
+            Family::Google if boundary_before(b, p) => {
+                whole(&d.google, FindingKind::GoogleApiKey, 39)
+            }
+            Family::Stripe if boundary_before(b, p) => {
+                whole(&d.stripe, FindingKind::StripeKey, 512)
+            }
             Family::Jwt if boundary_before(b, p) => whole(&d.jwt, FindingKind::Jwt, 16 * 1024),
             Family::PrivateKey => d.pk_begin.find(window(s, p, 256)).map(|_| {
                 let limit = window(s, p, 64 * 1024);
-                let end = memchr::memmem::find(limit.as_bytes(), b"-----END").map_or(limit.len(), |e| {
-                    let after = e + 8;
-                    let tail = limit.get(after..).unwrap_or("");
-                    memchr::memmem::find(tail.as_bytes(), b"-----").map_or(limit.len(), |x| after + x + 5)
-                });
-                Span { start: p, end: p + end, kind: FindingKind::PrivateKeyBlock }
+                let end =
+                    memchr::memmem::find(limit.as_bytes(), b"-----END").map_or(limit.len(), |e| {
+                        let after = e + 8;
+                        let tail = limit.get(after..).unwrap_or("");
+                        memchr::memmem::find(tail.as_bytes(), b"-----")
+                            .map_or(limit.len(), |x| after + x + 5)
+                    });
+                Span {
+                    start: p,
+                    end: p + end,
+                    kind: FindingKind::PrivateKeyBlock,
+                }
             }),
             Family::UrlCred => group(&d.url_cred, FindingKind::UrlCredentials, 1024),
-            Family::Bearer if boundary_before(b, p) => group(&d.bearer, FindingKind::BearerToken, 2048),
+            Family::Bearer if boundary_before(b, p) => {
+                group(&d.bearer, FindingKind::BearerToken, 2048)
+            }
             Family::Keyed => {
                 // `secret` may start `secret_access_key` (AWS secret key detector).
                 let aws = if m.len() == 6 {
@@ -291,12 +323,28 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
 /// Whether a key names a secret (lowercased, non-alphanumerics → `_`).
 pub fn is_sensitive_key(key: &str) -> bool {
     const WORDS: &[&str] = &[
-        "token", "secret", "password", "passwd", "passphrase", "api_key", "apikey",
-        "authorization", "credential", "private_key", "access_key", "cookie",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "api_key",
+        "apikey",
+        "authorization",
+        "credential",
+        "private_key",
+        "access_key",
+        "cookie",
     ];
     let norm: String = key
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     WORDS.iter().any(|w| norm.contains(w))
 }
@@ -322,12 +370,17 @@ static DEFAULT: LazyLock<Redactor> = LazyLock::new(Redactor::default);
 impl Redactor {
     /// A redactor that also matches `exact_values` (values shorter than 8 chars are ignored).
     pub fn new(exact_values: impl IntoIterator<Item = String>) -> Self {
-        let vals: Vec<String> =
-            exact_values.into_iter().filter(|v| v.len() >= MIN_EXACT_VALUE).collect();
+        let vals: Vec<String> = exact_values
+            .into_iter()
+            .filter(|v| v.len() >= MIN_EXACT_VALUE)
+            .collect();
         let exact = if vals.is_empty() {
             None
         } else {
-            AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&vals).ok()
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&vals)
+                .ok()
         };
         Self { exact }
     }
@@ -337,7 +390,11 @@ impl Redactor {
         detect(s, &mut |sp| out.push(sp));
         if let Some(ac) = &self.exact {
             for m in ac.find_iter(s) {
-                out.push(Span { start: m.start(), end: m.end(), kind: FindingKind::ExactValue });
+                out.push(Span {
+                    start: m.start(),
+                    end: m.end(),
+                    kind: FindingKind::ExactValue,
+                });
             }
         }
         out
@@ -383,7 +440,10 @@ impl Redactor {
 
     fn add(out: &mut Vec<Finding>, kind: FindingKind, path: &str) {
         if out.len() < MAX_FINDINGS && !out.iter().any(|f| f.kind == kind && f.path == path) {
-            out.push(Finding { kind, path: path.to_owned() });
+            out.push(Finding {
+                kind,
+                path: path.to_owned(),
+            });
         }
     }
 

@@ -73,7 +73,11 @@ fn expand(pattern: &str, covers_below: bool) -> Vec<String> {
         Some(rest) => (rest.to_owned(), true),
         None => (p.to_owned(), false),
     };
-    let head = if anchored { body.clone() } else { format!("**/{body}") };
+    let head = if anchored {
+        body.clone()
+    } else {
+        format!("**/{body}")
+    };
     let mut out = vec![head.clone()];
     if covers_below {
         out.push(format!("{head}/**"));
@@ -105,7 +109,11 @@ impl SensitiveMatcher {
                 ab.add(glob(&g)?);
             }
         }
-        Ok(Self { deny: db.build()?, deny_source, allow: ab.build()? })
+        Ok(Self {
+            deny: db.build()?,
+            deny_source,
+            allow: ab.build()?,
+        })
     }
 
     /// The (pattern, rule key) matching `rel` (root-relative or absolute), unless allow-listed.
@@ -126,7 +134,9 @@ impl SensitiveMatcher {
         if self.allow.is_match_candidate(&cand) {
             return None;
         }
-        self.deny_source.get(idx).map(|(p, k)| (p.as_str(), k.as_str()))
+        self.deny_source
+            .get(idx)
+            .map(|(p, k)| (p.as_str(), k.as_str()))
     }
 }
 
@@ -149,12 +159,16 @@ impl PolicySet {
 
     /// §5.5 on every distinct form: `(shown path, pattern)` of the first match.
     pub(crate) fn sensitive_forms(&self, forms: &PathForms) -> Option<(String, String)> {
-        self.sensitive_forms_keyed(forms).map(|(p, pat, _)| (p, pat))
+        self.sensitive_forms_keyed(forms)
+            .map(|(p, pat, _)| (p, pat))
     }
 
     /// Like `sensitive_forms`, plus the rule key (`builtin:sensitive_paths` or
     /// `sensitive_path_denylist[i]`).
-    pub(crate) fn sensitive_forms_keyed(&self, forms: &PathForms) -> Option<(String, String, String)> {
+    pub(crate) fn sensitive_forms_keyed(
+        &self,
+        forms: &PathForms,
+    ) -> Option<(String, String, String)> {
         forms.distinct().find_map(|p| {
             let s = self.sensitive_subject(p);
             self.sensitive

@@ -7,7 +7,9 @@ use crate::request::{CallSource, ToolRequest};
 
 /// Whether `p` is a valid tool pattern: non-empty, `[A-Za-z0-9_.*-]` only.
 pub(crate) fn valid_tool_pattern(p: &str) -> bool {
-    !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b))
+    !p.is_empty()
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b))
 }
 
 /// Glob match where `*` matches any run of characters (including `.`) and nothing else is
@@ -37,7 +39,8 @@ pub fn tool_pattern_matches(pattern: &str, name: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == b'*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == b'*'))
 }
 
 /// Outcome of the tool rules: the rule key that denied and the error.
@@ -57,24 +60,35 @@ impl PolicySet {
             key,
             value,
         };
-        if let Some((i, p)) =
-            self.opts.deny_tools.iter().enumerate().find(|(_, p)| tool_pattern_matches(p, name))
+        if let Some((i, p)) = self
+            .opts
+            .deny_tools
+            .iter()
+            .enumerate()
+            .find(|(_, p)| tool_pattern_matches(p, name))
         {
             return Err(denied(format!("deny_tools[{i}]"), p.clone()));
         }
         if let Some(allow) = &self.opts.allow_tools
             && !allow.iter().any(|p| tool_pattern_matches(p, name))
         {
-            return Err(denied("builtin:not_in_allow_tools".to_owned(), name.to_owned()));
+            return Err(denied(
+                "builtin:not_in_allow_tools".to_owned(),
+                name.to_owned(),
+            ));
         }
         if let Some(conv) = req.conversation_allow_tools
             && !conv.iter().any(|p| tool_pattern_matches(p, name))
         {
-            return Err(denied("builtin:not_in_conversation_allow_tools".to_owned(), name.to_owned()));
+            return Err(denied(
+                "builtin:not_in_conversation_allow_tools".to_owned(),
+                name.to_owned(),
+            ));
         }
-        if let (Some(id), Some(list)) =
-            (name.strip_prefix("agent.spawn."), &self.opts.subagent_templates_allowlist)
-            && !list.iter().any(|p| tool_pattern_matches(p, id))
+        if let (Some(id), Some(list)) = (
+            name.strip_prefix("agent.spawn."),
+            &self.opts.subagent_templates_allowlist,
+        ) && !list.iter().any(|p| tool_pattern_matches(p, id))
         {
             return Err(denied(
                 "builtin:not_in_subagent_templates_allowlist".to_owned(),
@@ -82,12 +96,16 @@ impl PolicySet {
             ));
         }
         if req.source == CallSource::Model
-            && !req.offered_tools.is_some_and(|o| o.iter().any(|t| t == name))
+            && !req
+                .offered_tools
+                .is_some_and(|o| o.iter().any(|t| t == name))
         {
             return Err(ToolRuleDenial {
                 key: "builtin:tool_not_exposed".to_owned(),
                 value: name.to_owned(),
-                error: PolicyError::ToolNotExposed { name: name.to_owned() },
+                error: PolicyError::ToolNotExposed {
+                    name: name.to_owned(),
+                },
             });
         }
         Ok(())

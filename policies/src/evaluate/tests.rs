@@ -1,5 +1,10 @@
 //! Unit tests of `evaluate`: one or more per reason code, decision records and explain lines.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::{Value, json};
 
@@ -91,8 +96,13 @@ pub(crate) fn http_fetch() -> ToolPolicy {
 
 /// An untrusted provider tool: heuristic deep scan.
 pub(crate) fn ext(network: bool) -> ToolPolicy {
-    ToolPolicy::compile("ext.tool", &json!({"type": "object", "x-codeward-complete": true}), false, network)
-        .unwrap()
+    ToolPolicy::compile(
+        "ext.tool",
+        &json!({"type": "object", "x-codeward-complete": true}),
+        false,
+        network,
+    )
+    .unwrap()
 }
 
 fn run(set: &PolicySet, tool: &ToolPolicy, args: Value) -> Decision {
@@ -120,7 +130,11 @@ fn allows_in_root_read_with_record() {
 #[test]
 fn outside_root_explain_matches_spec_example() {
     let set = set_with(json!({}));
-    let d = run(&set, &ext(false), json!({"paths": ["src/main.rs", "../../etc/passwd"]}));
+    let d = run(
+        &set,
+        &ext(false),
+        json!({"paths": ["src/main.rs", "../../etc/passwd"]}),
+    );
     assert_eq!(
         d.explain,
         "deny outside_root: /args/paths/1 \"../../etc/passwd\" resolves to /etc/passwd, outside root /srv/app; no outside_root_allowlist entry matches"
@@ -143,7 +157,10 @@ fn outside_root_explain_matches_spec_example() {
             normalized: Some("/etc/passwd".into())
         })
     );
-    assert_eq!(d.details, json!({"path": "/etc/passwd", "location": "/args/paths/1"}));
+    assert_eq!(
+        d.details,
+        json!({"path": "/etc/passwd", "location": "/args/paths/1"})
+    );
     assert_eq!(d.candidates_checked, 2);
 }
 
@@ -191,26 +208,46 @@ fn schema_errors_are_invalid_tool_args() {
     let set = set_with(json!({}));
     let d = run(&set, &fs_read(), json!({"path": 5, "extra": true}));
     assert_eq!(code(&d), "invalid_tool_args");
-    let Some(PolicyError::InvalidToolArgs { errors }) = &d.error else { panic!("{d:?}") };
-    assert!(errors.iter().any(|e| e.instance_path == "/path"), "{errors:?}");
+    let Some(PolicyError::InvalidToolArgs { errors }) = &d.error else {
+        panic!("{d:?}")
+    };
+    assert!(
+        errors.iter().any(|e| e.instance_path == "/path"),
+        "{errors:?}"
+    );
     assert!(errors.len() <= 20);
 }
 
 #[test]
 fn schema_errors_are_capped_at_twenty() {
-    let props: serde_json::Map<String, Value> =
-        (0..30).map(|i| (format!("p{i}"), json!({"type": "string"}))).collect();
-    let tool = ToolPolicy::compile("t", &json!({"type": "object", "properties": props}), true, false).unwrap();
-    let args: serde_json::Map<String, Value> = (0..30).map(|i| (format!("p{i}"), json!(1))).collect();
+    let props: serde_json::Map<String, Value> = (0..30)
+        .map(|i| (format!("p{i}"), json!({"type": "string"})))
+        .collect();
+    let tool = ToolPolicy::compile(
+        "t",
+        &json!({"type": "object", "properties": props}),
+        true,
+        false,
+    )
+    .unwrap();
+    let args: serde_json::Map<String, Value> =
+        (0..30).map(|i| (format!("p{i}"), json!(1))).collect();
     let set = set_with(json!({}));
     let d = run(&set, &tool, Value::Object(args));
-    let Some(PolicyError::InvalidToolArgs { errors }) = &d.error else { panic!("{d:?}") };
+    let Some(PolicyError::InvalidToolArgs { errors }) = &d.error else {
+        panic!("{d:?}")
+    };
     assert_eq!(errors.len(), 20);
 }
 
 #[test]
 fn remote_refs_are_not_fetched() {
-    let r = ToolPolicy::compile("t", &json!({"$ref": "https://example.com/schema.json"}), true, false);
+    let r = ToolPolicy::compile(
+        "t",
+        &json!({"$ref": "https://example.com/schema.json"}),
+        true,
+        false,
+    );
     assert!(r.is_err());
 }
 
@@ -225,19 +262,40 @@ fn env_payload_reasons() {
     ] {
         let d = run(&set, &ext(false), json!({ "env": env }));
         assert_eq!(code(&d), "invalid_env_payload", "{env}");
-        assert_eq!(d.details, json!({"reason": reason, "location": "/args/env"}));
+        assert_eq!(
+            d.details,
+            json!({"reason": reason, "location": "/args/env"})
+        );
     }
 }
 
 #[test]
 fn env_vars_not_allowed_sorted_and_always_denied_first() {
     let set = set_with(json!({"tool_env_allowlist": ["FOO"]}));
-    let d = run(&set, &command_run(), json!({"argv": ["true"], "env": {"ZED": "1", "LD_PRELOAD": "x", "FOO": "ok", "http_proxy": "p"}}));
+    let d = run(
+        &set,
+        &command_run(),
+        json!({"argv": ["true"], "env": {"ZED": "1", "LD_PRELOAD": "x", "FOO": "ok", "http_proxy": "p"}}),
+    );
     assert_eq!(code(&d), "env_vars_not_allowed");
-    assert_eq!(d.details, json!({"keys": ["LD_PRELOAD", "ZED", "http_proxy"]}));
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("builtin:always_denied_env"));
-    let ok = run(&set, &command_run(), json!({"argv": ["true"], "env": {"FOO": "ok"}}));
-    assert_eq!(ok.decision, Outcome::Deny, "egress deny hides network-capable command tools");
+    assert_eq!(
+        d.details,
+        json!({"keys": ["LD_PRELOAD", "ZED", "http_proxy"]})
+    );
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("builtin:always_denied_env")
+    );
+    let ok = run(
+        &set,
+        &command_run(),
+        json!({"argv": ["true"], "env": {"FOO": "ok"}}),
+    );
+    assert_eq!(
+        ok.decision,
+        Outcome::Deny,
+        "egress deny hides network-capable command tools"
+    );
     assert_eq!(code(&ok), "network_denied");
 }
 
@@ -247,7 +305,10 @@ fn deny_tools_wins_and_names_the_rule() {
     let d = run(&set, &fs_read(), json!({"path": "src/main.rs"}));
     assert_eq!(code(&d), "denied");
     assert_eq!(d.details, json!({"rule": "deny_tools[1]"}));
-    assert_eq!(d.explain, "deny denied: tool fs.read is denied by deny_tools[1] \"fs.re*\"");
+    assert_eq!(
+        d.explain,
+        "deny denied: tool fs.read is denied by deny_tools[1] \"fs.re*\""
+    );
 }
 
 #[test]
@@ -258,7 +319,10 @@ fn allow_tools_list_and_empty_list() {
     let set = set_with(json!({"allow_tools": []}));
     assert_eq!(code(&run(&set, &fs_read(), json!({"path": "a"}))), "denied");
     let set = set_with(json!({"allow_tools": null}));
-    assert_eq!(code(&run(&set, &fs_read(), json!({"path": "a"}))), "allowed");
+    assert_eq!(
+        code(&run(&set, &fs_read(), json!({"path": "a"}))),
+        "allowed"
+    );
 }
 
 #[test]
@@ -270,15 +334,22 @@ fn conversation_allow_tools_narrows() {
     let mut req = ToolRequest::new(&tool, &args);
     req.conversation_allow_tools = Some(&conv);
     let d = evaluate(&set, &req, &fs());
-    assert_eq!(d.details, json!({"rule": "builtin:not_in_conversation_allow_tools"}));
+    assert_eq!(
+        d.details,
+        json!({"rule": "builtin:not_in_conversation_allow_tools"})
+    );
 }
 
 #[test]
 fn subagent_templates_allowlist_gates_spawn() {
     let set = set_with(json!({"subagent_templates_allowlist": ["reviewer"]}));
-    let tool = ToolPolicy::compile("agent.spawn.coder", &json!({"type": "object"}), true, false).unwrap();
+    let tool =
+        ToolPolicy::compile("agent.spawn.coder", &json!({"type": "object"}), true, false).unwrap();
     let d = run(&set, &tool, json!({}));
-    assert_eq!(d.details, json!({"rule": "builtin:not_in_subagent_templates_allowlist"}));
+    assert_eq!(
+        d.details,
+        json!({"rule": "builtin:not_in_subagent_templates_allowlist"})
+    );
 }
 
 #[test]
@@ -301,8 +372,15 @@ fn protocol_allowlist() {
     assert_eq!(set.protocol_allowed(" Mcp"), Ok(()));
     let e = set.protocol_allowed("a2a").unwrap_err();
     assert_eq!(e.code(), "protocol_denied");
-    assert_eq!(set_with(json!({"protocol_allowlist": ["*"]})).protocol_allowed("a2a"), Ok(()));
-    assert!(set_with(json!({"protocol_allowlist": []})).protocol_allowed("mcp").is_err());
+    assert_eq!(
+        set_with(json!({"protocol_allowlist": ["*"]})).protocol_allowed("a2a"),
+        Ok(())
+    );
+    assert!(
+        set_with(json!({"protocol_allowlist": []}))
+            .protocol_allowed("mcp")
+            .is_err()
+    );
 }
 
 #[test]
@@ -310,7 +388,10 @@ fn egress_deny_is_network_denied() {
     let set = set_with(json!({}));
     let d = run(&set, &http_fetch(), json!({"url": "https://example.com"}));
     assert_eq!(code(&d), "network_denied");
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("network_egress_policy"));
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("network_egress_policy")
+    );
 }
 
 #[test]
@@ -337,7 +418,8 @@ fn network_protocol_denied() {
 
 #[test]
 fn network_endpoint_denied_details() {
-    let set = set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com"]}));
+    let set =
+        set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com"]}));
     for (url, detail) in [
         ("http://127.1/", "blocked_range"),
         ("http://169.254.169.254/latest", "blocked_range"),
@@ -354,10 +436,17 @@ fn network_endpoint_denied_details() {
         assert_eq!(code(&d), "network_endpoint_denied", "{url}: {}", d.explain);
         assert_eq!(d.details["detail"], json!(detail), "{url}: {}", d.explain);
     }
-    let ok = run(&set, &http_fetch(), json!({"url": "https://API.Example.com./v1"}));
+    let ok = run(
+        &set,
+        &http_fetch(),
+        json!({"url": "https://API.Example.com./v1"}),
+    );
     assert_eq!(ok.reason_code, "allowed", "{}", ok.explain);
     let d = run(&set, &http_fetch(), json!({"url": "http://127.1/"}));
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("builtin:blocked_ranges"));
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("builtin:blocked_ranges")
+    );
 }
 
 #[test]
@@ -391,7 +480,13 @@ fn unresolvable_prefix_denies() {
 #[test]
 fn symlink_escapes_are_outside_root() {
     let set = set_with(json!({}));
-    for p in ["link_out/passwd", "/srv/app/link_out/../passwd", "dangling", "/srv/app_evil/x", "/srv/app/../app_evil/x"] {
+    for p in [
+        "link_out/passwd",
+        "/srv/app/link_out/../passwd",
+        "dangling",
+        "/srv/app_evil/x",
+        "/srv/app/../app_evil/x",
+    ] {
         let d = run(&set, &fs_read(), json!({ "path": p }));
         assert_eq!(code(&d), "outside_root", "{p}: {}", d.explain);
     }
@@ -399,7 +494,11 @@ fn symlink_escapes_are_outside_root() {
     let d = run(&set, &fs_read(), json!({"path": "link_out/../etc/passwd"}));
     assert_eq!(code(&d), "outside_root", "{}", d.explain);
     // and back into the root through the link is fine in both orders
-    let d = run(&set, &fs_read(), json!({"path": "link_out/../srv/app/src/main.rs"}));
+    let d = run(
+        &set,
+        &fs_read(),
+        json!({"path": "link_out/../srv/app/src/main.rs"}),
+    );
     assert_eq!(code(&d), "allowed", "{}", d.explain);
     let ok = run(&set, &fs_read(), json!({"path": "rel_in/main.rs"}));
     assert_eq!(ok.reason_code, "allowed", "{}", ok.explain);
@@ -408,14 +507,31 @@ fn symlink_escapes_are_outside_root() {
 #[test]
 fn sensitive_paths_denied_case_insensitive_and_allowlisted() {
     let set = set_with(json!({}));
-    for p in [".env", ".ENV", "sub/.env/x", "deploy/prod.pem", "home/.ssh/config", "x/.aws/credentials", ".bash_history", "x/.config/gh/hosts.yml"] {
+    for p in [
+        ".env",
+        ".ENV",
+        "sub/.env/x",
+        "deploy/prod.pem",
+        "home/.ssh/config",
+        "x/.aws/credentials",
+        ".bash_history",
+        "x/.config/gh/hosts.yml",
+    ] {
         let d = run(&set, &fs_read(), json!({ "path": p }));
         assert_eq!(code(&d), "sensitive_path_denied", "{p}: {}", d.explain);
     }
     let d = run(&set, &fs_read(), json!({"path": ".env"}));
     assert_eq!(d.details, json!({"path": ".env", "pattern": ".env"}));
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("builtin:sensitive_paths"));
-    for p in [".env.example", "src/main.rs", "environment.md", "keys/readme"] {
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("builtin:sensitive_paths")
+    );
+    for p in [
+        ".env.example",
+        "src/main.rs",
+        "environment.md",
+        "keys/readme",
+    ] {
         let d = run(&set, &fs_read(), json!({ "path": p }));
         assert_eq!(code(&d), "allowed", "{p}: {}", d.explain);
     }
@@ -425,17 +541,33 @@ fn sensitive_paths_denied_case_insensitive_and_allowlisted() {
 fn user_denylist_adds_with_index_key() {
     let set = set_with(json!({"sensitive_path_denylist": ["secrets/", "/top.txt"]}));
     let d = run(&set, &fs_read(), json!({"path": "a/secrets/b"}));
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("sensitive_path_denylist[0]"));
-    assert_eq!(code(&run(&set, &fs_read(), json!({"path": "top.txt"}))), "sensitive_path_denied");
-    assert_eq!(code(&run(&set, &fs_read(), json!({"path": "a/top.txt"}))), "allowed");
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("sensitive_path_denylist[0]")
+    );
+    assert_eq!(
+        code(&run(&set, &fs_read(), json!({"path": "top.txt"}))),
+        "sensitive_path_denied"
+    );
+    assert_eq!(
+        code(&run(&set, &fs_read(), json!({"path": "a/top.txt"}))),
+        "allowed"
+    );
 }
 
 #[test]
 fn state_dir_and_other_scratch_unreachable() {
     let set = set_with(json!({}));
-    let d = run(&set, &fs_read(), json!({"path": ".codeward/state/journal.db"}));
+    let d = run(
+        &set,
+        &fs_read(),
+        json!({"path": ".codeward/state/journal.db"}),
+    );
     assert_eq!(code(&d), "sensitive_path_denied");
-    assert_eq!(d.rule.as_ref().map(|r| r.key.as_str()), Some("builtin:state_dir"));
+    assert_eq!(
+        d.rule.as_ref().map(|r| r.key.as_str()),
+        Some("builtin:state_dir")
+    );
     let tool = command_run();
     let args = json!({"argv": ["cat", "/srv/app/.codeward/tmp/call-b/out"]});
     let mut req = ToolRequest::new(&tool, &args);
@@ -458,7 +590,11 @@ fn exceptions_read_and_write_access() {
     let d = run(&set, &fs_read(), json!({"path": "/data/shared/readme.txt"}));
     assert_eq!(d.reason_code, "allowed", "{}", d.explain);
     assert_eq!(d.exceptions_used, vec!["shared_docs".to_owned()]);
-    let w = run(&set, &fs_write(), json!({"path": "/data/shared/readme.txt", "content": ""}));
+    let w = run(
+        &set,
+        &fs_write(),
+        json!({"path": "/data/shared/readme.txt", "content": ""}),
+    );
     assert_eq!(w.reason_code, "outside_root", "{}", w.explain);
     assert!(w.explain.contains("read-only"), "{}", w.explain);
     // still goes through §5.5
@@ -467,14 +603,34 @@ fn exceptions_read_and_write_access() {
     let set = set_with(json!({"outside_root_allowlist": [
         {"pattern": "/data/*/readme.txt", "reason_code": "docs", "access": "read_write"},
     ]}));
-    assert_eq!(run(&set, &fs_write(), json!({"path": "/data/shared/readme.txt", "content": ""})).reason_code, "allowed");
-    assert_eq!(run(&set, &fs_read(), json!({"path": "/data/shared/x/readme.txt"})).reason_code, "outside_root");
+    assert_eq!(
+        run(
+            &set,
+            &fs_write(),
+            json!({"path": "/data/shared/readme.txt", "content": ""})
+        )
+        .reason_code,
+        "allowed"
+    );
+    assert_eq!(
+        run(
+            &set,
+            &fs_read(),
+            json!({"path": "/data/shared/x/readme.txt"})
+        )
+        .reason_code,
+        "outside_root"
+    );
 }
 
 #[test]
 fn complete_schema_ignores_content_markers() {
     let set = set_with(json!({}));
-    let d = run(&set, &fs_write(), json!({"path": "notes.md", "content": "path=../../x and /etc/passwd http://127.0.0.1"}));
+    let d = run(
+        &set,
+        &fs_write(),
+        json!({"path": "notes.md", "content": "path=../../x and /etc/passwd http://127.0.0.1"}),
+    );
     assert_eq!(d.reason_code, "allowed", "{}", d.explain);
     assert_eq!(d.candidates_checked, 1);
 }
@@ -483,10 +639,19 @@ fn complete_schema_ignores_content_markers() {
 fn heuristic_scan_finds_markers_in_text() {
     let set = set_with(json!({}));
     for (args, loc) in [
-        (json!({"note": "please use path=../../etc/passwd now"}), "/args/note"),
+        (
+            json!({"note": "please use path=../../etc/passwd now"}),
+            "/args/note",
+        ),
         (json!({"note": "cat /etc/passwd"}), "/args/note"),
-        (json!({"options": {"target": {"x": "/etc"}}}), "/args/options/target/x"),
-        (json!({"cfg": "{\"file\": \"../../../etc/passwd\"}"}), "/args/cfg/file"),
+        (
+            json!({"options": {"target": {"x": "/etc"}}}),
+            "/args/options/target/x",
+        ),
+        (
+            json!({"cfg": "{\"file\": \"../../../etc/passwd\"}"}),
+            "/args/cfg/file",
+        ),
         (json!({"q": "file: '/etc/shadow'"}), "/args/q"),
     ] {
         let d = run(&set, &ext(false), args.clone());
@@ -497,10 +662,15 @@ fn heuristic_scan_finds_markers_in_text() {
 
 #[test]
 fn heuristic_urls_checked_for_network_tools() {
-    let set = set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com"]}));
+    let set =
+        set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com"]}));
     let d = run(&set, &ext(true), json!({"endpoint": "10.0.0.1:8080"}));
     assert_eq!(d.details["detail"], json!("blocked_range"), "{}", d.explain);
-    let d = run(&set, &ext(true), json!({"text": "fetch http://0x7f000001/admin please"}));
+    let d = run(
+        &set,
+        &ext(true),
+        json!({"text": "fetch http://0x7f000001/admin please"}),
+    );
     assert_eq!(d.details["detail"], json!("blocked_range"), "{}", d.explain);
     let d = run(&set, &ext(true), json!({"hostName": "api.example.com"}));
     assert_eq!(d.reason_code, "allowed", "{}", d.explain);
@@ -515,8 +685,14 @@ fn command_tokens_join_cwd_and_read_paths() {
         req.os_network_enforced = true;
         evaluate(&set, &req, &fs())
     };
-    assert_eq!(check(json!({"command": "cat src/main.rs | grep x", "cwd": "."})).reason_code, "allowed");
-    assert_eq!(check(json!({"argv": ["/bin/sh", "-c", "ls"], "cwd": "src"})).reason_code, "allowed");
+    assert_eq!(
+        check(json!({"command": "cat src/main.rs | grep x", "cwd": "."})).reason_code,
+        "allowed"
+    );
+    assert_eq!(
+        check(json!({"argv": ["/bin/sh", "-c", "ls"], "cwd": "src"})).reason_code,
+        "allowed"
+    );
     let d = check(json!({"argv": ["cat", "../../etc/shadow"], "cwd": "src"}));
     assert_eq!(d.reason_code, "outside_root", "{}", d.explain);
     let d = check(json!({"command": "cp x --output=../../../tmp/y", "cwd": "src"}));
@@ -530,7 +706,11 @@ fn command_tokens_join_cwd_and_read_paths() {
 #[test]
 fn raw_is_redacted_in_records() {
     let set = set_with(json!({}));
-    let d = run(&set, &ext(false), json!({"path": "/etc/x?token=ghp_abcdefghijklmnopqrstuvwxyz0123"}));
+    let d = run(
+        &set,
+        &ext(false),
+        json!({"path": "/etc/x?token=ghp_abcdefghijklmnopqrstuvwxyz0123"}),
+    );
     let raw = &d.subject.as_ref().unwrap().raw;
     assert!(!raw.contains("ghp_abcdefghij"), "{raw}");
     assert!(!d.explain.contains("ghp_abcdefghij"), "{}", d.explain);
@@ -540,12 +720,36 @@ fn raw_is_redacted_in_records() {
 fn check_path_api() {
     let set = set_with(json!({}));
     let m = fs();
-    let ok = set.check_path("src/../src/main.rs", Access::Read, None, None, &m).unwrap();
-    assert_eq!(ok, CheckedPath { resolved: "/srv/app/src/main.rs".into(), area: Area::Root });
-    assert_eq!(set.check_path("../app_evil/x", Access::Read, None, None, &m).unwrap_err().code(), "outside_root");
-    assert_eq!(set.check_path(".env", Access::Read, None, None, &m).unwrap_err().code(), "sensitive_path_denied");
-    assert_eq!(set.sensitive_match(std::path::Path::new("/srv/app/a/.ENV")), Some(".env".to_owned()));
-    assert_eq!(set.sensitive_match(std::path::Path::new("/srv/app/.env.example")), None);
+    let ok = set
+        .check_path("src/../src/main.rs", Access::Read, None, None, &m)
+        .unwrap();
+    assert_eq!(
+        ok,
+        CheckedPath {
+            resolved: "/srv/app/src/main.rs".into(),
+            area: Area::Root
+        }
+    );
+    assert_eq!(
+        set.check_path("../app_evil/x", Access::Read, None, None, &m)
+            .unwrap_err()
+            .code(),
+        "outside_root"
+    );
+    assert_eq!(
+        set.check_path(".env", Access::Read, None, None, &m)
+            .unwrap_err()
+            .code(),
+        "sensitive_path_denied"
+    );
+    assert_eq!(
+        set.sensitive_match(std::path::Path::new("/srv/app/a/.ENV")),
+        Some(".env".to_owned())
+    );
+    assert_eq!(
+        set.sensitive_match(std::path::Path::new("/srv/app/.env.example")),
+        None
+    );
 }
 
 #[test]

@@ -1,7 +1,12 @@
 //! The fuzz bodies as stable proptests, plus the path model property: no generated
 //! `..`/symlink combination is allowed while an independent resolver model says it lands
 //! outside the root; nested JSON encodings; false-positive guards.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -12,12 +17,18 @@ use serde_json::json;
 use super::*;
 use crate::{EntryKind, PathResolver};
 
-static EXT: LazyLock<ToolPolicy> =
-    LazyLock::new(|| ToolPolicy::compile("ext.t", &json!({"type": "object"}), false, false).unwrap());
-static FS_READ: LazyLock<ToolPolicy> = LazyLock::new(|| ToolPolicy::compile("fs.read", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path"}}}), true, false).unwrap());
-static FS_WRITE: LazyLock<ToolPolicy> = LazyLock::new(|| ToolPolicy::compile("fs.write", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path", "x-codeward-access": "write"}, "content": {"type": "string"}}}), true, false).unwrap());
-static DEFAULT_SET: LazyLock<PolicySet> =
-    LazyLock::new(|| PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r")).unwrap());
+static EXT: LazyLock<ToolPolicy> = LazyLock::new(|| {
+    ToolPolicy::compile("ext.t", &json!({"type": "object"}), false, false).unwrap()
+});
+static FS_READ: LazyLock<ToolPolicy> = LazyLock::new(|| {
+    ToolPolicy::compile("fs.read", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path"}}}), true, false).unwrap()
+});
+static FS_WRITE: LazyLock<ToolPolicy> = LazyLock::new(|| {
+    ToolPolicy::compile("fs.write", &json!({"type": "object", "x-codeward-complete": true, "properties": {"path": {"type": "string", "x-codeward": "path", "x-codeward-access": "write"}, "content": {"type": "string"}}}), true, false).unwrap()
+});
+static DEFAULT_SET: LazyLock<PolicySet> = LazyLock::new(|| {
+    PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r")).unwrap()
+});
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -78,7 +89,13 @@ fn key() -> impl Strategy<Value = String> {
 }
 
 fn url_text() -> impl Strategy<Value = String> {
-    let scheme = prop_oneof![Just("http://"), Just("https://"), Just("//"), Just("ftp://"), Just("")];
+    let scheme = prop_oneof![
+        Just("http://"),
+        Just("https://"),
+        Just("//"),
+        Just("ftp://"),
+        Just("")
+    ];
     let host = prop_oneof![
         Just("127.1".to_owned()),
         Just("0x7f.0.0.1".to_owned()),
@@ -95,8 +112,21 @@ fn url_text() -> impl Strategy<Value = String> {
 
 fn path_text() -> impl Strategy<Value = String> {
     let comp = prop_oneof![
-        Just(".."), Just("."), Just(""), Just("a"), Just("b"), Just("in"), Just("out"), Just("up"),
-        Just("loop"), Just("dangle"), Just("r"), Just("o"), Just("r_evil"), Just(".env"), Just("f.txt"),
+        Just(".."),
+        Just("."),
+        Just(""),
+        Just("a"),
+        Just("b"),
+        Just("in"),
+        Just("out"),
+        Just("up"),
+        Just("loop"),
+        Just("dangle"),
+        Just("r"),
+        Just("o"),
+        Just("r_evil"),
+        Just(".env"),
+        Just("f.txt"),
     ];
     (any::<bool>(), proptest::collection::vec(comp, 0..8))
         .prop_map(|(abs, c)| format!("{}{}", if abs { "/" } else { "" }, c.join("/")))
@@ -160,24 +190,57 @@ fn lexical(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
-const TARGETS: &[&str] = &["/o", "..", "../..", "a", "/r/a", "../o", "b/../..", "/r/l1", "l2", "/r", ".", "a/b/../../..", "/r/a/b/l3", "../r/a"];
+const TARGETS: &[&str] = &[
+    "/o",
+    "..",
+    "../..",
+    "a",
+    "/r/a",
+    "../o",
+    "b/../..",
+    "/r/l1",
+    "l2",
+    "/r",
+    ".",
+    "a/b/../../..",
+    "/r/a/b/l3",
+    "../r/a",
+];
 
 fn tree() -> impl Strategy<Value = MemFs> {
-    proptest::collection::vec(proptest::option::of(proptest::sample::select(TARGETS)), 3).prop_map(|ts| {
-        let mut m = MemFs::new();
-        m.file("/r/a/b/f.txt").dir("/o/d").dir("/r_evil");
-        for (at, t) in ["/r/l1", "/r/a/l2", "/r/a/b/l3"].iter().zip(ts) {
-            if let Some(t) = t {
-                m.symlink(at, t);
+    proptest::collection::vec(proptest::option::of(proptest::sample::select(TARGETS)), 3).prop_map(
+        |ts| {
+            let mut m = MemFs::new();
+            m.file("/r/a/b/f.txt").dir("/o/d").dir("/r_evil");
+            for (at, t) in ["/r/l1", "/r/a/l2", "/r/a/b/l3"].iter().zip(ts) {
+                if let Some(t) = t {
+                    m.symlink(at, t);
+                }
             }
-        }
-        m
-    })
+            m
+        },
+    )
 }
 
 fn rel_path() -> impl Strategy<Value = String> {
-    let comp = prop_oneof![Just(".."), Just("."), Just("a"), Just("b"), Just("l1"), Just("l2"), Just("l3"), Just("o"), Just("r"), Just("x"), Just("r_evil"), Just("")];
-    (prop_oneof![Just(""), Just("/"), Just("/r/")], proptest::collection::vec(comp, 0..8))
+    let comp = prop_oneof![
+        Just(".."),
+        Just("."),
+        Just("a"),
+        Just("b"),
+        Just("l1"),
+        Just("l2"),
+        Just("l3"),
+        Just("o"),
+        Just("r"),
+        Just("x"),
+        Just("r_evil"),
+        Just("")
+    ];
+    (
+        prop_oneof![Just(""), Just("/"), Just("/r/")],
+        proptest::collection::vec(comp, 0..8),
+    )
         .prop_map(|(lead, c)| format!("{lead}{}", c.join("/")))
 }
 
@@ -247,33 +310,70 @@ proptest! {
 
 #[test]
 fn component_containment_not_string_prefix() {
-    let set = PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r/allowed")).unwrap();
+    let set =
+        PolicySet::compile(&PolicyOptions::default(), PolicyContext::new("/r/allowed")).unwrap();
     let fs = MemFs::new();
-    assert!(set.check_path("/r/allowed/x", Access::Read, None, None, &fs).is_ok());
-    assert_eq!(set.check_path("/r/allowed_evil/x", Access::Read, None, None, &fs).unwrap_err().code(), "outside_root");
-    assert_eq!(set.check_path("../allowed_evil", Access::Read, None, None, &fs).unwrap_err().code(), "outside_root");
+    assert!(
+        set.check_path("/r/allowed/x", Access::Read, None, None, &fs)
+            .is_ok()
+    );
+    assert_eq!(
+        set.check_path("/r/allowed_evil/x", Access::Read, None, None, &fs)
+            .unwrap_err()
+            .code(),
+        "outside_root"
+    );
+    assert_eq!(
+        set.check_path("../allowed_evil", Access::Read, None, None, &fs)
+            .unwrap_err()
+            .code(),
+        "outside_root"
+    );
 }
 
 #[test]
 fn given_root_is_an_allowed_area() {
     let mut fs = MemFs::new();
-    fs.dir("/real/app").symlink("/home/u/app", "/real/app").file("/real/app/x");
-    let ctx = PolicyContext { canonical_root: "/real/app".into(), given_root: "/home/u/app/".into(), state_dir: None, scratch_base: None };
+    fs.dir("/real/app")
+        .symlink("/home/u/app", "/real/app")
+        .file("/real/app/x");
+    let ctx = PolicyContext {
+        canonical_root: "/real/app".into(),
+        given_root: "/home/u/app/".into(),
+        state_dir: None,
+        scratch_base: None,
+    };
     let set = PolicySet::compile(&PolicyOptions::default(), ctx).unwrap();
-    let p = set.check_path("/home/u/app/x", Access::Read, None, None, &fs).unwrap();
+    let p = set
+        .check_path("/home/u/app/x", Access::Read, None, None, &fs)
+        .unwrap();
     assert_eq!(p.resolved, Path::new("/real/app/x"));
 }
 
 #[test]
 fn dangling_link_write_is_judged_where_it_lands() {
     let set = fixture_set().unwrap();
-    let e = set.check_path("dangle", Access::Write, None, None, &fixture_fs()).unwrap_err();
+    let e = set
+        .check_path("dangle", Access::Write, None, None, &fixture_fs())
+        .unwrap_err();
     assert_eq!(e.details(), json!({"path": "/o/new", "location": ""}));
 }
 
 #[test]
 fn fuzz_bodies_regressions() {
-    for s in ["", "\0", "/", "..", "http://", "//", "[::]", "%", "token=", "Bearer ", "-----BEGIN PRIVATE KEY-----"] {
+    for s in [
+        "",
+        "\0",
+        "/",
+        "..",
+        "http://",
+        "//",
+        "[::]",
+        "%",
+        "token=",
+        "Bearer ",
+        "-----BEGIN PRIVATE KEY-----",
+    ] {
         evaluate_body(s.as_bytes());
         check_url_body(s.as_bytes());
         check_path_body(s.as_bytes());

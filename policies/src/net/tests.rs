@@ -1,6 +1,11 @@
 //! IP notations, blocked ranges, host normalization, allowlist entries; property test: every
 //! notation of a blocked address is denied, public hosts on the allowlist are allowed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -11,8 +16,15 @@ use super::*;
 use crate::{PolicyContext, PolicyOptions, PolicySet, RawPolicyOptions};
 
 fn set(allow: &[&str]) -> PolicySet {
-    let raw = RawPolicyOptions::from_json(&json!({"network_egress_policy": "allow", "network_allowlist": allow})).unwrap();
-    PolicySet::compile(&PolicyOptions::try_from(raw).unwrap(), PolicyContext::new("/srv/app")).unwrap()
+    let raw = RawPolicyOptions::from_json(
+        &json!({"network_egress_policy": "allow", "network_allowlist": allow}),
+    )
+    .unwrap();
+    PolicySet::compile(
+        &PolicyOptions::try_from(raw).unwrap(),
+        PolicyContext::new("/srv/app"),
+    )
+    .unwrap()
 }
 
 fn v4(s: &str) -> Option<IpAddr> {
@@ -22,7 +34,21 @@ fn v4(s: &str) -> Option<IpAddr> {
 #[test]
 fn ip_notations() {
     let lo = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)));
-    for s in ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.1", "0x7F000001", "127.1", "127.0.1", "127.0.0.1.", "[::ffff:127.0.0.1]", "::ffff:7f00:1", "64:ff9b::127.0.0.1", "::127.0.0.1", "017700000001"] {
+    for s in [
+        "127.0.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.1",
+        "0x7F000001",
+        "127.1",
+        "127.0.1",
+        "127.0.0.1.",
+        "[::ffff:127.0.0.1]",
+        "::ffff:7f00:1",
+        "64:ff9b::127.0.0.1",
+        "::127.0.0.1",
+        "017700000001",
+    ] {
         assert_eq!(v4(s), lo, "{s}");
     }
     assert_eq!(v4("256.1"), None);
@@ -34,17 +60,52 @@ fn ip_notations() {
 
 #[test]
 fn blocked_ranges() {
-    for s in ["0.0.0.0", "10.1.2.3", "100.64.0.1", "127.0.0.1", "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.0.0.8", "192.168.1.1", "198.18.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255", "::", "::1", "fc00::1", "fd12::1", "fe80::1", "ff02::1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe"] {
+    for s in [
+        "0.0.0.0",
+        "10.1.2.3",
+        "100.64.0.1",
+        "127.0.0.1",
+        "169.254.169.254",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.0.0.8",
+        "192.168.1.1",
+        "198.18.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "fc00::1",
+        "fd12::1",
+        "fe80::1",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+    ] {
         assert!(is_blocked_ip(s.parse().unwrap()), "{s}");
     }
-    for s in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "93.184.216.34"] {
+    for s in [
+        "8.8.8.8",
+        "172.32.0.1",
+        "100.128.0.1",
+        "2606:4700::1111",
+        "93.184.216.34",
+    ] {
         assert!(!is_blocked_ip(s.parse().unwrap()), "{s}");
     }
 }
 
 #[test]
 fn allowlist_entries() {
-    let s = set(&["example.com", "=exact.org", "api.test:8443", "https://docs.rs/foo", "10.0.0.0/8", "*.wild.io"]);
+    let s = set(&[
+        "example.com",
+        "=exact.org",
+        "api.test:8443",
+        "https://docs.rs/foo",
+        "10.0.0.0/8",
+        "*.wild.io",
+    ]);
     assert!(s.check_url("https://example.com/").is_ok());
     assert!(s.check_url("https://a.b.example.com/").is_ok());
     assert!(s.check_url("https://evilexample.com/").is_err());
@@ -54,7 +115,10 @@ fn allowlist_entries() {
     assert!(s.check_url("https://api.test:8443/").is_ok());
     assert!(s.check_url("https://api.test/").is_err());
     assert!(s.check_url("https://docs.rs/x").is_ok());
-    assert_eq!(s.check_url("http://10.2.3.4/").unwrap().ip, Some("10.2.3.4".parse().unwrap()));
+    assert_eq!(
+        s.check_url("http://10.2.3.4/").unwrap().ip,
+        Some("10.2.3.4".parse().unwrap())
+    );
     assert!(s.check_ip("10.9.9.9".parse().unwrap()).is_ok());
     assert!(s.check_ip("127.0.0.1".parse().unwrap()).is_err());
     assert!(s.check_url("https://a.wild.io/").is_ok());
@@ -74,26 +138,71 @@ fn empty_allowlist_allows_no_host_and_star_allows_public() {
 #[test]
 fn host_normalization() {
     let s = set(&["*"]);
-    let u = s.check_url("https://user:pw@BÜCHER.example.:8080/x").unwrap();
-    assert_eq!(u, CheckedUrl { scheme: "https".into(), host: "xn--bcher-kva.example".into(), ip: None, port: Some(8080) });
+    let u = s
+        .check_url("https://user:pw@BÜCHER.example.:8080/x")
+        .unwrap();
+    assert_eq!(
+        u,
+        CheckedUrl {
+            scheme: "https".into(),
+            host: "xn--bcher-kva.example".into(),
+            ip: None,
+            port: Some(8080)
+        }
+    );
     let u = s.check_url("//example.com/x").unwrap();
     assert_eq!(u.scheme, "");
-    assert_eq!(s.check_url("http://%6c%6f%63%61%6c%68%6f%73%74/").unwrap_err().details()["detail"], json!("blocked_range"));
-    assert_eq!(s.check_url("http://a@127.0.0.1@example.com/").unwrap().host, "example.com");
-    assert_eq!(s.check_url("http://exa\tmple.com/").unwrap_err().details()["detail"], json!("ambiguous_authority"));
-    assert_eq!(s.check_url("http://example.com%5c@evil/").unwrap_err().details()["detail"], json!("ambiguous_authority"));
-    assert_eq!(s.check_host_str("LOCALHOST:22").unwrap_err().details()["detail"], json!("blocked_range"));
-    assert_eq!(s.check_host_str("[::1]:80").unwrap_err().details()["detail"], json!("blocked_range"));
-    assert_eq!(s.check_host_str("fd00::5").unwrap_err().details()["detail"], json!("blocked_range"));
+    assert_eq!(
+        s.check_url("http://%6c%6f%63%61%6c%68%6f%73%74/")
+            .unwrap_err()
+            .details()["detail"],
+        json!("blocked_range")
+    );
+    assert_eq!(
+        s.check_url("http://a@127.0.0.1@example.com/").unwrap().host,
+        "example.com"
+    );
+    assert_eq!(
+        s.check_url("http://exa\tmple.com/").unwrap_err().details()["detail"],
+        json!("ambiguous_authority")
+    );
+    assert_eq!(
+        s.check_url("http://example.com%5c@evil/")
+            .unwrap_err()
+            .details()["detail"],
+        json!("ambiguous_authority")
+    );
+    assert_eq!(
+        s.check_host_str("LOCALHOST:22").unwrap_err().details()["detail"],
+        json!("blocked_range")
+    );
+    assert_eq!(
+        s.check_host_str("[::1]:80").unwrap_err().details()["detail"],
+        json!("blocked_range")
+    );
+    assert_eq!(
+        s.check_host_str("fd00::5").unwrap_err().details()["detail"],
+        json!("blocked_range")
+    );
     assert!(s.check_host_str("example.com:8080").is_ok());
-    assert_eq!(s.check_url("gopher://x/").unwrap_err().code(), "network_protocol_denied");
-    assert_eq!(s.check_url("mailto:a@b").unwrap_err().code(), "network_protocol_denied");
+    assert_eq!(
+        s.check_url("gopher://x/").unwrap_err().code(),
+        "network_protocol_denied"
+    );
+    assert_eq!(
+        s.check_url("mailto:a@b").unwrap_err().code(),
+        "network_protocol_denied"
+    );
 }
 
 static PUBLIC: std::sync::LazyLock<Vec<PolicySet>> = std::sync::LazyLock::new(|| {
-    ["com", "org", "dev", "io"].iter().map(|t| set(&[format!("example-site.{t}").as_str()])).collect()
+    ["com", "org", "dev", "io"]
+        .iter()
+        .map(|t| set(&[format!("example-site.{t}").as_str()]))
+        .collect()
 });
-static STAR: std::sync::LazyLock<PolicySet> = std::sync::LazyLock::new(|| set(&["*", "example.com"]));
+static STAR: std::sync::LazyLock<PolicySet> =
+    std::sync::LazyLock::new(|| set(&["*", "example.com"]));
 
 /// Every notation of an IPv4 address the URL parser (or libc) accepts.
 fn notations(a: Ipv4Addr) -> Vec<String> {

@@ -1,5 +1,10 @@
 //! Detector, scan and redaction tests, plus canary property tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -21,12 +26,18 @@ fn every_detector_kind() {
         ("github_pat_11ABCDEFGHIJKLMNOPQRSTUV", "github_pat"),
         ("glpat-abcdefghijklmnopqrst", "gitlab_pat"),
         ("AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
-        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_key"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_key",
+        ),
         ("xoxb-1234567890-abcdef", "slack_token"),
         ("AIzaSyA1234567890abcdefghijklmnopqrstuv", "google_api_key"),
         ("sk_live_abcdefghijklmnop1234", "stripe_key"),
         ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "jwt"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----", "private_key_block"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+            "private_key_block",
+        ),
         ("postgres://admin:hunter2pass@db:5432/x", "url_credentials"),
     ];
     for (text, kind) in cases {
@@ -49,11 +60,20 @@ fn no_false_positives_on_plain_text() {
 
 #[test]
 fn redaction_forms() {
-    assert_eq!(redact_str("Authorization: Bearer abcdefgh12345678"), "Authorization: Bearer [REDACTED]");
+    assert_eq!(
+        redact_str("Authorization: Bearer abcdefgh12345678"),
+        "Authorization: Bearer [REDACTED]"
+    );
     assert_eq!(redact_str("api_key=abc123 rest"), "api_key=[REDACTED] rest");
-    assert_eq!(redact_str("https://u:pw123456@h/x"), "https://u:[REDACTED]@h/x");
+    assert_eq!(
+        redact_str("https://u:pw123456@h/x"),
+        "https://u:[REDACTED]@h/x"
+    );
     assert_eq!(redact_str("key AKIAIOSFODNN7EXAMPLE."), "key [REDACTED].");
-    assert_eq!(redact_str("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY----- tail"), "[REDACTED] tail");
+    assert_eq!(
+        redact_str("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY----- tail"),
+        "[REDACTED] tail"
+    );
     assert!(matches!(redact_str("nothing here"), Cow::Borrowed(_)));
 }
 
@@ -64,10 +84,22 @@ fn scan_paths_dedup_and_cap() {
     assert_eq!(
         f,
         vec![
-            Finding { kind: FindingKind::KeyedSecret, path: "a.b[2]".into() },
-            Finding { kind: FindingKind::GithubToken, path: "list[0]".into() },
-            Finding { kind: FindingKind::GithubToken, path: "list[1]".into() },
-            Finding { kind: FindingKind::SensitiveKey, path: "password".into() },
+            Finding {
+                kind: FindingKind::KeyedSecret,
+                path: "a.b[2]".into()
+            },
+            Finding {
+                kind: FindingKind::GithubToken,
+                path: "list[0]".into()
+            },
+            Finding {
+                kind: FindingKind::GithubToken,
+                path: "list[1]".into()
+            },
+            Finding {
+                kind: FindingKind::SensitiveKey,
+                path: "password".into()
+            },
         ]
     );
     let many: Vec<String> = (0..100).map(|i| format!("token={i}")).collect();
@@ -92,7 +124,13 @@ fn exact_values() {
     let r = Redactor::new(vec!["s3cr3t-value-1".to_owned(), "short".to_owned()]);
     assert_eq!(r.redact_str("x=s3cr3t-value-1!"), "x=[REDACTED]!");
     assert_eq!(r.redact_str("short"), "short");
-    assert_eq!(r.scan(&json!({"out": "s3cr3t-value-1"})), vec![Finding { kind: FindingKind::ExactValue, path: "out".into() }]);
+    assert_eq!(
+        r.scan(&json!({"out": "s3cr3t-value-1"})),
+        vec![Finding {
+            kind: FindingKind::ExactValue,
+            path: "out".into()
+        }]
+    );
 }
 
 fn canary() -> impl Strategy<Value = String> {
@@ -117,7 +155,11 @@ fn canary() -> impl Strategy<Value = String> {
 
 /// The secret part of a canary: what must never survive.
 fn secret_of(c: &str) -> &str {
-    if let Some(r) = c.strip_prefix("Bearer ").or_else(|| c.strip_prefix("password=")).or_else(|| c.strip_prefix("aws_secret_access_key=")) {
+    if let Some(r) = c
+        .strip_prefix("Bearer ")
+        .or_else(|| c.strip_prefix("password="))
+        .or_else(|| c.strip_prefix("aws_secret_access_key="))
+    {
         return r;
     }
     if let Some(r) = c.strip_prefix("https://user:") {
