@@ -27,5 +27,5 @@ pub use store::{
 };
 pub use telemetry_actor::{
     RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, TelemetryHandle, TelemetryMsg,
-    WallClock,
+    WallClock, supervision_observer,
 };

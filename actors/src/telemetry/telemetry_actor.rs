@@ -14,5 +14,5 @@ mod msg;
 mod tests;
 
 pub use actor::{RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, WallClock};
-pub use handle::TelemetryHandle;
+pub use handle::{TelemetryHandle, supervision_observer};
 pub use msg::TelemetryMsg;

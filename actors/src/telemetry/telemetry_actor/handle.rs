@@ -160,3 +160,28 @@ async fn pump(
         next = rx.recv().await;
     }
 }
+
+/// A supervisor observer that reports restarts to telemetry: `runtime.actor_restarted` and
+/// `runtime.restart_intensity_exceeded` (payload `{supervisor, actor, reason, restart_count,
+/// window_ms[, action]}`, `action` ∈ `escalated | child_stopped`; the runtime maps these to
+/// `project_failed | conversation_failed`, it knows which supervisor is which). Never blocks.
+pub fn supervision_observer(telemetry: TelemetryHandle) -> crate::supervision::SupervisorObserver {
+    use crate::supervision::SupervisorEvent;
+    use crate::telemetry::EventName;
+    Arc::new(move |event: &SupervisorEvent| {
+        let (name, mut payload) = match event {
+            SupervisorEvent::ChildRestarted { .. } => {
+                (EventName::ActorRestarted, serde_json::to_value(event))
+            }
+            SupervisorEvent::IntensityExceeded { .. } => (
+                EventName::RestartIntensityExceeded,
+                serde_json::to_value(event),
+            ),
+            SupervisorEvent::ChildRemoved { .. } => return,
+        };
+        if let Ok(serde_json::Value::Object(obj)) = payload.as_mut() {
+            obj.remove("kind");
+        }
+        telemetry.record(TelemetryEvent::new(name, payload.unwrap_or_default()));
+    })
+}

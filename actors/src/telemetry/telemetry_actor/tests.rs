@@ -448,3 +448,71 @@ async fn counters_and_seq_survive_an_actor_restart() {
     );
     s.sup.stop("done").await;
 }
+
+#[tokio::test]
+async fn supervisor_restarts_are_reported_as_runtime_events() {
+    use crate::supervision::{ChildSpec, RestartPolicy};
+    use crate::telemetry::supervision_observer;
+
+    struct Fragile;
+    impl ractor::Actor for Fragile {
+        type Msg = ();
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(
+            &self,
+            _: ractor::ActorRef<()>,
+            _: (),
+        ) -> Result<(), ractor::ActorProcessingErr> {
+            Ok(())
+        }
+        async fn handle(
+            &self,
+            _: ractor::ActorRef<()>,
+            _: (),
+            _: &mut (),
+        ) -> Result<(), ractor::ActorProcessingErr> {
+            Err("fragile failed".into())
+        }
+    }
+
+    let s = setup(
+        "tel-observer",
+        TelemetryLimits::default(),
+        64,
+        no_redaction(),
+        None,
+    )
+    .await;
+    let registry = ChildRegistry::new();
+    let observed = Supervisor::start(
+        SupervisorConfig::new("observed").with_observer(supervision_observer(s.handle.clone())),
+        SupervisorArgs {
+            children: vec![ChildSpec::actor(
+                "fragile",
+                RestartPolicy::Permanent,
+                || (Fragile, ()),
+            )],
+            registry: registry.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let fragile = registry.handle::<()>("fragile");
+    fragile.try_cast(()).unwrap();
+    fragile
+        .clone()
+        .with_retry_wait(Duration::from_secs(10))
+        .wait_ready_after(1)
+        .await
+        .unwrap();
+    s.handle.flush().await.unwrap();
+    let snap = s.handle.snapshot().await.unwrap();
+    assert_eq!(snap.event_counts.get("runtime.actor_restarted"), Some(&1));
+    let entry = &snap.recent_errors[0];
+    assert_eq!(entry.event, EventName::ActorRestarted);
+    assert_eq!(entry.reason.as_deref(), Some("fragile failed"));
+    assert_eq!(snap.health.status, HealthStatus::Degraded);
+    observed.stop("done").await;
+    s.sup.stop("done").await;
+}
