@@ -15,8 +15,8 @@ mod store;
 mod telemetry_actor;
 
 pub use alert::{
-    Alert, AlertConfig, AlertError, AlertRoute, AlertRouter, AlertSink, AlertStats, ChannelSink,
-    LogSink, pattern_matches,
+    Alert, AlertConfig, AlertConfigError, AlertError, AlertRoute, AlertRouter, AlertSink,
+    AlertStats, ChannelSink, LogSink, pattern_matches,
 };
 pub use event::{
     DEFAULT_CRITICAL_EVENTS, EventName, RecordedEvent, Severity, TelemetryEvent, UnknownEvent,

@@ -88,6 +88,34 @@ impl AlertError {
     }
 }
 
+/// Bad alert configuration (caller or config at fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "code")]
+pub enum AlertConfigError {
+    /// A route names a sink that is not registered.
+    #[error("alert route names unknown sink `{name}`")]
+    UnknownSink {
+        /// The name.
+        name: String,
+    },
+    /// Two sinks share a name.
+    #[error("alert sink `{name}` is registered twice")]
+    DuplicateSink {
+        /// The name.
+        name: String,
+    },
+}
+
+impl AlertConfigError {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownSink { .. } => "unknown_sink",
+            Self::DuplicateSink { .. } => "duplicate_sink",
+        }
+    }
+}
+
 /// Where alerts go.
 pub trait AlertSink: Send + Sync {
     /// Unique name referenced by routes.
@@ -236,8 +264,27 @@ impl std::fmt::Debug for AlertRouter {
 impl AlertRouter {
     /// Starts the router and sink tasks on the current tokio runtime. A [`LogSink`] named `log`
     /// is added unless a sink of that name is given. The tasks end when every router handle is
-    /// dropped.
-    pub fn spawn(config: AlertConfig, sinks: Vec<Arc<dyn AlertSink>>) -> Self {
+    /// dropped. Fails with `duplicate_sink` / `unknown_sink` before starting anything.
+    pub fn spawn(
+        config: AlertConfig,
+        sinks: Vec<Arc<dyn AlertSink>>,
+    ) -> Result<Self, AlertConfigError> {
+        let mut names: Vec<&str> = vec![];
+        for sink in &sinks {
+            if names.contains(&sink.name()) {
+                return Err(AlertConfigError::DuplicateSink {
+                    name: sink.name().to_owned(),
+                });
+            }
+            names.push(sink.name());
+        }
+        for route in &config.routes {
+            for name in &route.sinks {
+                if name != "log" && !names.contains(&name.as_str()) {
+                    return Err(AlertConfigError::UnknownSink { name: name.clone() });
+                }
+            }
+        }
         let stats = Arc::new(AlertStats::default());
         let config = Arc::new(config);
         let mut workers = HashMap::new();
@@ -252,7 +299,7 @@ impl AlertRouter {
         }
         let (tx, rx) = mpsc::channel(config.router_queue.max(1));
         tokio::spawn(router_task(rx, workers, config.clone(), stats.clone()));
-        Self { tx, config, stats }
+        Ok(Self { tx, config, stats })
     }
 
     /// The statistics.
@@ -519,6 +566,28 @@ mod tests {
         assert!(pattern_matches("policy.denied", "policy.denied"));
         assert!(!pattern_matches("policy.denied", "policy.denied2"));
         assert!(!pattern_matches("ab*ba", "aba"));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_duplicate_sinks_are_refused() {
+        let route = AlertRoute {
+            events: vec!["*".into()],
+            min_severity: Severity::Warning,
+            sinks: vec!["nope".into()],
+        };
+        let cfg = AlertConfig {
+            routes: vec![route],
+            ..AlertConfig::default()
+        };
+        assert_eq!(
+            AlertRouter::spawn(cfg, vec![]).unwrap_err().code(),
+            "unknown_sink"
+        );
+        let (a, _ra) = ChannelSink::new("a", 1);
+        let (b, _rb) = ChannelSink::new("a", 1);
+        let err =
+            AlertRouter::spawn(AlertConfig::default(), vec![Arc::new(a), Arc::new(b)]).unwrap_err();
+        assert_eq!(err.code(), "duplicate_sink");
     }
 
     #[test]

@@ -150,7 +150,8 @@ async fn hanging_and_panicking_sinks_never_block_record_and_drops_are_counted() 
     let router = AlertRouter::spawn(
         cfg,
         vec![Arc::new(Hanging), Arc::new(Panicking), Arc::new(chan)],
-    );
+    )
+    .unwrap();
     let s = setup(
         "tel-sinks",
         TelemetryLimits::default(),
@@ -197,7 +198,7 @@ async fn dedupe_window_suppresses_repeats_and_sends_one_summary() {
         routes: vec![route_all(&["chan"])],
         ..AlertConfig::default()
     };
-    let router = AlertRouter::spawn(cfg, vec![Arc::new(chan)]);
+    let router = AlertRouter::spawn(cfg, vec![Arc::new(chan)]).unwrap();
     let s = setup(
         "tel-dedupe",
         TelemetryLimits::default(),
@@ -245,7 +246,7 @@ async fn sink_rate_limit_drops_the_excess_per_minute() {
         sink_rate_per_minute: 3,
         ..AlertConfig::default()
     };
-    let router = AlertRouter::spawn(cfg, vec![Arc::new(chan)]);
+    let router = AlertRouter::spawn(cfg, vec![Arc::new(chan)]).unwrap();
     let s = setup(
         "tel-rate",
         TelemetryLimits::default(),
@@ -293,7 +294,7 @@ async fn routes_respect_min_severity_and_non_escalation_events_are_not_alerted()
         ],
         ..AlertConfig::default()
     };
-    let router = AlertRouter::spawn(cfg, vec![Arc::new(crit), Arc::new(all)]);
+    let router = AlertRouter::spawn(cfg, vec![Arc::new(crit), Arc::new(all)]).unwrap();
     let s = setup(
         "tel-routes",
         TelemetryLimits::default(),
@@ -337,7 +338,8 @@ async fn a_canary_never_reaches_rings_or_alerts() {
             ..AlertConfig::default()
         },
         vec![Arc::new(chan)],
-    );
+    )
+    .unwrap();
     let s = setup(
         "tel-canary",
         TelemetryLimits::default(),
