@@ -4,11 +4,12 @@
 //! No actor lives here yet: the `ConversationActor` (journal, executor and subscriptions wired
 //! in) is assembled by the runtime on top of [`step`]. Files: `signal.rs` (envelope and types),
 //! `state.rs` (data), `machine.rs` (the reducer and its invariants), `projection.rs`,
-//! `model.rs`, `tests.rs` (scenario and property tests).
+//! `model.rs`, `restore.rs` (journal replay), `tests.rs` (scenario and property tests).
 
 mod machine;
 mod model;
 mod projection;
+mod restore;
 mod signal;
 mod state;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use projection::{
     ActiveRunInfo, ConversationDiagnostics, LlmContext, Projection, ProjectionKey,
     ProjectionNotFound, SubagentStatus, Timeline,
 };
+pub use restore::{RestoreError, RestoreReport, interrupt, replay, restore};
 pub use signal::{InvalidSignalReason, MAX_CONTENT_BYTES, Signal, SignalError, SignalType};
 pub use state::{
     ActiveRun, ChatMessage, ConversationConfig, ConversationEvent, ConversationState,

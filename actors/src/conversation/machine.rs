@@ -175,7 +175,7 @@ pub fn check_invariants(s: &ConversationState) -> Result<(), String> {
     Ok(())
 }
 
-fn remember(state: &mut ConversationState, id: &SignalId) {
+pub(super) fn remember(state: &mut ConversationState, id: &SignalId) {
     state.seen_ids.insert(id.clone());
     state.seen_order.push_back(id.clone());
     while state.seen_order.len() > state.config.dedupe_window.max(1) {
@@ -254,7 +254,7 @@ fn stamp(mut sig: Signal, at_ms: i64) -> Signal {
 }
 
 /// Gives `sig` the next seq, keeps it in the window and the LLM history, emits `Applied`.
-fn record(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
+pub(super) fn record(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     // INVARIANT: seqs are assigned here only, each exactly last_seq + 1.
     state.last_seq += 1;
     state.last_signal = Some((sig.kind, sig.at_ms));
@@ -549,15 +549,6 @@ fn on_tool_requested(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Ef
         );
         return;
     }
-    if run_mode == RunMode::Async {
-        let mut placeholder = ChatMessage::new(
-            Role::Tool,
-            json!({ "status": "started", "tool_call_id": tool_call_id }).to_string(),
-        );
-        placeholder.tool_call_id = Some(tool_call_id.clone());
-        placeholder.name = Some(name);
-        push_history(state, placeholder);
-    }
     state.pending_tool_calls.insert(tool_call_id, call.clone());
     fx.push(Effect::ExecuteTool(call));
 }
@@ -728,7 +719,7 @@ fn on_resume(state: &mut ConversationState, sig: Signal, fx: &mut Vec<Effect>) {
     }
 }
 
-fn push_history(state: &mut ConversationState, msg: ChatMessage) {
+pub(super) fn push_history(state: &mut ConversationState, msg: ChatMessage) {
     state.history_bytes += msg.weight();
     state.history.push_back(msg);
     while state.history_bytes > state.config.max_context_bytes && state.history.len() > 1 {
@@ -776,6 +767,17 @@ fn update_history(state: &mut ConversationState, sig: &Signal) {
                     msg.tool_calls.push(call);
                     push_history(state, msg);
                 }
+            }
+            // Async calls: the next step sees a placeholder result at once (§11.6).
+            if sig.str_field("run_mode") == Some("async") {
+                let mut placeholder = ChatMessage::new(
+                    Role::Tool,
+                    json!({ "status": "started", "tool_call_id": sig.data.get("tool_call_id") })
+                        .to_string(),
+                );
+                placeholder.tool_call_id = sig.tool_call_id();
+                placeholder.name = sig.str_field("name").map(str::to_owned);
+                push_history(state, placeholder);
             }
         }
         SignalType::ToolCompleted | SignalType::ToolFailed | SignalType::ToolCancelled => {

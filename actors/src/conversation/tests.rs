@@ -780,3 +780,140 @@ proptest! {
         prop_assert!(state.queue.is_empty());
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Recovery
+
+type Key = (
+    Status,
+    u64,
+    Option<(crate::ids::RunId, u32, bool)>,
+    Vec<(ToolCallId, Option<crate::ids::RunId>, RunMode)>,
+    Vec<PendingSubagent>,
+    Vec<u64>,
+    Vec<ChatMessage>,
+    Vec<(String, Option<String>, u32)>,
+    u64,
+    Vec<FinishedSubagent>,
+);
+
+fn key(s: &ConversationState) -> Key {
+    (
+        s.status,
+        s.last_seq,
+        s.active_run
+            .as_ref()
+            .map(|r| (r.run_id.clone(), r.step, r.llm_in_flight)),
+        s.pending_tool_calls
+            .values()
+            .map(|c| (c.tool_call_id.clone(), c.run_id.clone(), c.run_mode))
+            .collect(),
+        s.pending_subagents.values().cloned().collect(),
+        s.timeline.iter().map(|e| e.seq).collect(),
+        s.history.iter().cloned().collect(),
+        s.run_history
+            .iter()
+            .map(|r| (r.status.clone(), r.reason.clone(), r.steps))
+            .collect(),
+        s.overflow_count,
+        s.finished_subagents.iter().cloned().collect(),
+    )
+}
+
+#[test]
+fn restore_interrupts_in_flight_work() {
+    let mut h = Harness::new(config());
+    h.run(
+        Input::External(scripted(
+            "x",
+            json!({ "tool_calls": [{"name": "a"}, {"name": "b", "run_mode": "async"}] }),
+        )),
+        true,
+    );
+    assert_eq!(h.state.pending_tool_calls.len(), 2);
+    let (state, fx, report) = restore(config(), h.applied.clone(), 42).unwrap();
+    assert_eq!(
+        report,
+        RestoreReport {
+            events_replayed: h.applied.len() as u64,
+            interrupted_tool_calls: 2
+        }
+    );
+    let kinds: Vec<(SignalType, Option<String>)> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Applied(ev) => Some((
+                ev.signal.kind,
+                ev.signal.str_field("status").map(str::to_owned),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (SignalType::ToolFailed, None),
+            (SignalType::ToolFailed, None),
+            (SignalType::RunClosed, Some("interrupted".into()))
+        ]
+    );
+    assert_eq!(state.status, Status::Idle);
+    assert!(state.pending_tool_calls.is_empty());
+    assert_eq!(state.last_seq, h.state.last_seq + 3);
+    check_invariants(&state).unwrap();
+    // the restored conversation is usable
+    let mut h2 = Harness {
+        state,
+        applied: vec![],
+        effects: vec![],
+        model: ScriptedModel::new(),
+    };
+    h2.run(Input::External(Signal::user_message("again")), false);
+    assert_eq!(h2.state.run_history.back().unwrap().status, "completed");
+}
+
+#[test]
+fn restore_refuses_a_seq_gap() {
+    let mut h = Harness::new(config());
+    h.run(Input::External(Signal::user_message("x")), false);
+    let mut entries = h.applied.clone();
+    entries.remove(2);
+    let err = restore(config(), entries, 0).unwrap_err();
+    assert_eq!(
+        (err.code(), err),
+        (
+            "journal_seq_gap",
+            RestoreError::SeqGap {
+                expected: 3,
+                found: 4
+            }
+        )
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replaying_the_journal_rebuilds_the_live_state(ops in proptest::collection::vec(op(), 1..60)) {
+        let model = ScriptedModel::new();
+        let mut state = ConversationState::new(small_config());
+        let mut journal = Vec::new();
+        let mut last = None;
+        for op in &ops {
+            for input in inputs_for(op, &state, &model, &mut last) {
+                let (s, fx) = step(state, input);
+                journal.extend(fx.into_iter().filter_map(|e| match e { Effect::Applied(ev) => Some(ev), _ => None }));
+                state = s;
+            }
+        }
+        let mut replayed = ConversationState::new(small_config());
+        for ev in journal.clone() {
+            replay(&mut replayed, ev).unwrap();
+        }
+        prop_assert_eq!(key(&replayed), key(&state));
+        let (restored, _, _) = restore(small_config(), journal, 7).unwrap();
+        prop_assert_eq!(check_invariants(&restored), Ok(()));
+        prop_assert!(restored.pending_tool_calls.is_empty() && restored.active_run.is_none());
+    }
+}
