@@ -342,7 +342,7 @@ async fn caller_racing_a_restart_gets_a_result_after_one_retry() {
     for _ in 0..20 {
         // The panic is queued before the ping on the same ref: the ping's actor dies before
         // replying, so the handle must wait for the fresh ref and retry.
-        h.try_cast(WorkerMsg::Panic).unwrap();
+        h.cast(|| WorkerMsg::Panic).await.unwrap();
         let got = ping(&h).await;
         match got {
             Ok(n) => assert!(n >= 2),
