@@ -596,3 +596,42 @@ async fn nested_supervisor_escalation_is_restarted_by_its_parent() {
     );
     outer.stop("test_done").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn default_intensity_and_backoff_escalate_on_the_sixth_failure_in_ten_seconds() {
+    let registry = ChildRegistry::new();
+    let starts = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let args = SupervisorArgs {
+        children: vec![worker("w", RestartPolicy::Permanent, &starts)],
+        registry: registry.clone(),
+    };
+    // SPEC defaults: 5 restarts in 10 s, backoff 0/100/200/400/800 ms (1.5 s in all).
+    let (parent, _join) = Actor::spawn(
+        None,
+        Parent,
+        (tx, SupervisorConfig::new("sup-defaults"), args),
+    )
+    .await
+    .unwrap();
+    let h = registry.handle::<WorkerMsg>("w");
+    let t0 = tokio::time::Instant::now();
+    for _ in 0..5 {
+        crash_and_wait(&h).await;
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "backoff applied: {:?}",
+        t0.elapsed()
+    );
+    assert!(rx.try_recv().is_err(), "five restarts are tolerated");
+    h.try_cast(WorkerMsg::Panic).unwrap();
+    match rx.recv().await {
+        Some(ParentEvt::Failed(Some(esc), _)) => {
+            assert_eq!((esc.restarts, esc.window_ms), (6, 10_000));
+        }
+        _ => panic!("expected an escalation"),
+    }
+    assert_eq!(starts.load(Ordering::SeqCst), 6);
+    parent.stop(None);
+}

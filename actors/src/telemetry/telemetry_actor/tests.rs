@@ -518,3 +518,26 @@ async fn supervisor_restarts_are_reported_as_runtime_events() {
     observed.stop("done").await;
     s.sup.stop("done").await;
 }
+
+#[tokio::test]
+async fn events_for_an_unavailable_actor_are_dropped_and_counted() {
+    let s = setup(
+        "tel-gone",
+        TelemetryLimits::default(),
+        64,
+        no_redaction(),
+        None,
+    )
+    .await;
+    s.sup.stop("done").await;
+    assert!(
+        s.handle
+            .record(TelemetryEvent::new(EventName::ProjectStopped, json!({})))
+    );
+    s.handle.flush().await.unwrap();
+    assert_eq!(s.handle.dropped(), 1);
+    assert!(matches!(
+        s.handle.snapshot().await,
+        Err(crate::supervision::HandleError::Unavailable { .. })
+    ));
+}
