@@ -223,27 +223,27 @@ pub(crate) fn resolve<'a>(
     Ok(cur)
 }
 
+fn comp_str(c: Component<'_>) -> Option<&OsStr> {
+    match c {
+        Component::RootDir | Component::Prefix(_) => None,
+        c => Some(c.as_os_str()),
+    }
+}
+
 /// Resolves an absolute path, skipping the lstat of a known-canonical prefix.
 pub(crate) fn resolve_abs(
-    path_comps: &[&OsStr],
+    path: &Path,
     known: &Path,
     resolver: &dyn PathResolver,
 ) -> Result<PathBuf, InvalidPathReason> {
     // INVARIANT: `known` is canonical (no symlink among its components), so its prefix needs
     // no lstat; the canonical root is canonicalized by the runtime before compile.
-    let known_comps: Vec<&OsStr> = known
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let n = known_comps.len();
-    if n > 0 && path_comps.len() >= n && path_comps.get(..n) == Some(known_comps.as_slice()) {
-        let rest = path_comps.get(n..).unwrap_or_default();
-        return resolve(known.to_path_buf(), rest.iter().copied(), resolver);
+    if known.parent().is_some()
+        && let Ok(rest) = path.strip_prefix(known)
+    {
+        return resolve(known.to_path_buf(), rest.components().filter_map(comp_str), resolver);
     }
-    resolve(PathBuf::from("/"), path_comps.iter().copied(), resolver)
+    resolve(PathBuf::from("/"), path.components().filter_map(comp_str), resolver)
 }
 
 fn raw_comps(raw: &str) -> impl DoubleEndedIterator<Item = &OsStr> {
@@ -259,29 +259,17 @@ pub(crate) fn forms(
 ) -> Result<PathForms, InvalidPathReason> {
     precheck(raw)?;
     let lexical = normalize_lexically(base, raw);
-    let lex_comps: Vec<&OsStr> = lexical
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    let resolved_lexical = resolve_abs(&lex_comps, canonical_root, resolver)?;
+    let resolved_lexical = resolve_abs(&lexical, canonical_root, resolver)?;
     let has_dots = raw.split('/').any(|c| c == "." || c == "..");
     let resolved_raw = if !has_dots {
         resolved_lexical.clone()
     } else if raw.starts_with('/') {
-        let comps: Vec<&OsStr> = raw_comps(raw).collect();
-        resolve_abs(&comps, canonical_root, resolver)?
+        resolve(PathBuf::from("/"), raw_comps(raw), resolver)?
     } else {
         // INVARIANT: `base` is a resolved path (the canonical root or a checked cwd).
         resolve(lexical_base(base), raw_comps(raw), resolver)?
     };
-    Ok(PathForms {
-        lexical,
-        resolved_lexical,
-        resolved_raw,
-    })
+    Ok(PathForms { lexical, resolved_lexical, resolved_raw })
 }
 
 impl PolicySet {

@@ -6,6 +6,7 @@
 //! [`Redactor::redact`] replaces sensitive-key subtrees and matched spans.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -116,6 +117,8 @@ enum Family {
     Keyed,
 }
 
+/// Literal anchors (case-sensitive, so the automaton keeps its SIMD prefilter): the token
+/// prefixes as the detectors spell them, the keyword anchors in lower, Title and UPPER case.
 const ANCHORS: &[(&str, Family)] = &[
     ("sk-", Family::Sk),
     ("ghp_", Family::Github),
@@ -125,28 +128,47 @@ const ANCHORS: &[(&str, Family)] = &[
     ("ghr_", Family::Github),
     ("github_pat_", Family::GithubPat),
     ("glpat-", Family::Gitlab),
-    ("akia", Family::Aws),
-    ("asia", Family::Aws),
-    ("abia", Family::Aws),
-    ("acca", Family::Aws),
+    ("AKIA", Family::Aws),
+    ("ASIA", Family::Aws),
+    ("ABIA", Family::Aws),
+    ("ACCA", Family::Aws),
     ("xox", Family::Slack),
-    ("aiza", Family::Google),
+    ("AIza", Family::Google),
     ("sk_live_", Family::Stripe),
     ("sk_test_", Family::Stripe),
     ("rk_live_", Family::Stripe),
     ("rk_test_", Family::Stripe),
-    ("eyj", Family::Jwt),
-    ("-----begin", Family::PrivateKey),
+    ("eyJ", Family::Jwt),
+    ("-----BEGIN", Family::PrivateKey),
     ("://", Family::UrlCred),
     ("bearer", Family::Bearer),
+    ("Bearer", Family::Bearer),
+    ("BEARER", Family::Bearer),
     ("api_key", Family::Keyed),
+    ("Api_Key", Family::Keyed),
+    ("API_KEY", Family::Keyed),
     ("api-key", Family::Keyed),
+    ("Api-Key", Family::Keyed),
+    ("API-KEY", Family::Keyed),
     ("apikey", Family::Keyed),
+    ("apiKey", Family::Keyed),
+    ("ApiKey", Family::Keyed),
+    ("APIKEY", Family::Keyed),
     ("token", Family::Keyed),
+    ("Token", Family::Keyed),
+    ("TOKEN", Family::Keyed),
     ("secret", Family::Keyed),
+    ("Secret", Family::Keyed),
+    ("SECRET", Family::Keyed),
     ("password", Family::Keyed),
+    ("Password", Family::Keyed),
+    ("PASSWORD", Family::Keyed),
     ("passwd", Family::Keyed),
+    ("Passwd", Family::Keyed),
+    ("PASSWD", Family::Keyed),
     ("authorization", Family::Keyed),
+    ("Authorization", Family::Keyed),
+    ("AUTHORIZATION", Family::Keyed),
 ];
 
 struct Detectors {
@@ -172,8 +194,7 @@ fn build_detectors() -> Option<Detectors> {
     let r = |p: &str| Regex::new(p).ok();
     Some(Detectors {
         anchors: AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostFirst)
             .kind(Some(AhoCorasickKind::DFA))
             .build(ANCHORS.iter().map(|(a, _)| a))
             .ok()?,
@@ -234,7 +255,7 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
         return;
     };
     let b = s.as_bytes();
-    for m in d.anchors.find_overlapping_iter(s) {
+    for m in d.anchors.find_iter(s) {
         let p = m.start();
         let Some((_, fam)) = ANCHORS.get(m.pattern().as_usize()) else {
             continue;
@@ -300,7 +321,7 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
             }
             Family::Keyed => {
                 // `secret` may start `secret_access_key` (AWS secret key detector).
-                let aws = if m.len() == 6 {
+                let aws = if m.len() == 6 && s.get(p..p + 6).is_some_and(|k| k.eq_ignore_ascii_case("secret")) {
                     group(&d.aws_secret, FindingKind::AwsSecretKey, 160)
                 } else {
                     None
@@ -460,9 +481,7 @@ impl Redactor {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
-                    path.push('[');
-                    path.push_str(&i.to_string());
-                    path.push(']');
+                    let _ = write!(path, "[{i}]");
                     self.scan_into(item, path, out);
                     path.truncate(len);
                 }
