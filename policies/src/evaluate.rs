@@ -81,6 +81,57 @@ fn deny_decision(
     }
 }
 
+/// `allow: tool <name>, <n> candidate(s) checked (<p> path, <u> network, <e> env); exceptions
+/// used: <codes|none>` — built without `format!` (hot path).
+fn allow_explain(
+    name: &str,
+    n: usize,
+    paths: usize,
+    nets: usize,
+    envs: usize,
+    exc: &[String],
+) -> String {
+    let mut s = String::with_capacity(96 + name.len());
+    s.push_str("allow: tool ");
+    s.push_str(name);
+    s.push_str(", ");
+    push_num(&mut s, n);
+    s.push_str(" candidate(s) checked (");
+    push_num(&mut s, paths);
+    s.push_str(" path, ");
+    push_num(&mut s, nets);
+    s.push_str(" network, ");
+    push_num(&mut s, envs);
+    s.push_str(" env); exceptions used: ");
+    if exc.is_empty() {
+        s.push_str("none");
+    } else {
+        for (i, e) in exc.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(e);
+        }
+    }
+    s
+}
+
+fn push_num(s: &mut String, mut n: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or("?"));
+}
+
 /// Escapes control characters so `explain` stays one line.
 fn one_line(s: &str) -> String {
     if !s.chars().any(char::is_control) {
@@ -221,11 +272,7 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
                     CandKind::Env => envs += 1,
                 }
             }
-            let exc = if exceptions.is_empty() {
-                "none".to_owned()
-            } else {
-                exceptions.join(", ")
-            };
+            let explain = allow_explain(tool.name(), n, paths, nets, envs, &exceptions);
             Decision {
                 decision: Outcome::Allow,
                 reason_code: "allowed",
@@ -233,10 +280,7 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
                 source: req.source,
                 rule: None,
                 subject: None,
-                explain: format!(
-                    "allow: tool {}, {n} candidate(s) checked ({paths} path, {nets} network, {envs} env); exceptions used: {exc}",
-                    tool.name()
-                ),
+                explain,
                 exceptions_used: exceptions,
                 candidates_checked: n,
                 error: None,

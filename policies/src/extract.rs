@@ -221,6 +221,9 @@ impl Walker {
         if depth > MAX_DEPTH {
             return Err(too_complex());
         }
+        if !self.heuristic && decl.is_none() && loc.is_none() {
+            return Ok(()); // complete schema: nothing below this point is declared
+        }
         if loc == Some(Loc::Env) {
             if self.out.len() >= MAX_CANDIDATES {
                 return Err(too_complex());
@@ -500,6 +503,9 @@ fn find_urls(s: &str) -> Vec<&str> {
 
 /// Extracts the ordered candidates of one call (`/args/…` JSON pointers).
 pub(crate) fn extract(tool: &ToolPolicy, args: &Value) -> Result<Vec<Candidate>, PolicyError> {
+    if tool.is_complete() && !tool.has_declared_locations() {
+        return Ok(Vec::new());
+    }
     let mut w = Walker {
         heuristic: !tool.is_complete(),
         out: Vec::new(),

@@ -21,6 +21,29 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Maximum symlink hops while resolving one candidate.
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
+/// Component-wise containment (`base` itself or below it) by bytes, for normalized absolute
+/// paths: `/r/allowed` contains `/r/allowed/x` but not `/r/allowed_evil`.
+// INVARIANT: both paths are lexically normalized (no `.`/`..`/empty segments, no trailing
+// `/`), which every form and every configured area is after compile.
+pub(crate) fn under(p: &Path, base: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (p, b) = (p.as_os_str().as_bytes(), base.as_os_str().as_bytes());
+    if b == b"/" {
+        return p.first() == Some(&b'/');
+    }
+    p.starts_with(b) && (p.len() == b.len() || p.get(b.len()) == Some(&b'/'))
+}
+
+/// The part of `p` below `base` (no leading `/`), if `under(p, base)`.
+pub(crate) fn rel_to<'p>(p: &'p Path, base: &Path) -> Option<&'p str> {
+    if !under(p, base) {
+        return None;
+    }
+    let s = p.to_str()?;
+    let n = base.as_os_str().len();
+    Some(s.get(n..).unwrap_or("").trim_start_matches('/'))
+}
+
 /// How a location uses the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,9 +264,17 @@ pub(crate) fn resolve_abs(
     if known.parent().is_some()
         && let Ok(rest) = path.strip_prefix(known)
     {
-        return resolve(known.to_path_buf(), rest.components().filter_map(comp_str), resolver);
+        return resolve(
+            known.to_path_buf(),
+            rest.components().filter_map(comp_str),
+            resolver,
+        );
     }
-    resolve(PathBuf::from("/"), path.components().filter_map(comp_str), resolver)
+    resolve(
+        PathBuf::from("/"),
+        path.components().filter_map(comp_str),
+        resolver,
+    )
 }
 
 fn raw_comps(raw: &str) -> impl DoubleEndedIterator<Item = &OsStr> {
@@ -269,13 +300,17 @@ pub(crate) fn forms(
         // INVARIANT: `base` is a resolved path (the canonical root or a checked cwd).
         resolve(lexical_base(base), raw_comps(raw), resolver)?
     };
-    Ok(PathForms { lexical, resolved_lexical, resolved_raw })
+    Ok(PathForms {
+        lexical,
+        resolved_lexical,
+        resolved_raw,
+    })
 }
 
 impl PolicySet {
     /// Whether `p` lies inside the canonical root or the root as given.
     pub(crate) fn in_root(&self, p: &Path) -> bool {
-        p.starts_with(&self.ctx.canonical_root) || p.starts_with(&self.given_root)
+        under(p, &self.ctx.canonical_root) || under(p, &self.given_root)
     }
 
     /// The allowed area of one resolved form, or `None` (outside every area).
@@ -289,16 +324,12 @@ impl PolicySet {
         if self.in_root(p) {
             return Some(Area::Root);
         }
-        if scratch.is_some_and(|s| p.starts_with(s)) {
+        if scratch.is_some_and(|s| under(p, s)) {
             return Some(Area::Scratch);
         }
         if command
             && access == Access::Read
-            && self
-                .opts
-                .command_read_paths
-                .iter()
-                .any(|r| p.starts_with(r))
+            && self.opts.command_read_paths.iter().any(|r| under(p, r))
         {
             return Some(Area::ReadPath);
         }
@@ -307,7 +338,7 @@ impl PolicySet {
             .zip(&self.outside_matchers)
             .find(|(e, m)| {
                 let hit = match (&e.target, m) {
-                    (OutsideRootTarget::Path(base), _) => p.starts_with(base),
+                    (OutsideRootTarget::Path(base), _) => under(p, base),
                     (OutsideRootTarget::Pattern(_), Some(m)) => m.is_match(p),
                     (OutsideRootTarget::Pattern(_), None) => false,
                 };
@@ -322,17 +353,12 @@ impl PolicySet {
 
     /// §5.4 step 7: the state dir and other calls' scratch dirs are unreachable.
     fn state_dir_hit(&self, p: &Path, scratch: Option<&Path>) -> Option<&'static str> {
-        if self
-            .ctx
-            .state_dir
-            .as_deref()
-            .is_some_and(|s| p.starts_with(s))
-        {
+        if self.ctx.state_dir.as_deref().is_some_and(|s| under(p, s)) {
             return Some("state_dir");
         }
         if let Some(base) = self.ctx.scratch_base.as_deref()
-            && p.starts_with(base)
-            && !scratch.is_some_and(|s| p.starts_with(s))
+            && under(p, base)
+            && !scratch.is_some_and(|s| under(p, s))
         {
             return Some("scratch_dir");
         }

@@ -180,6 +180,7 @@ pub struct ToolPolicy {
     complete: bool,
     network_capable: bool,
     command: bool,
+    declared: bool,
 }
 
 impl ToolPolicy {
@@ -208,6 +209,7 @@ impl ToolPolicy {
                 .and_then(Value::as_bool)
                 == Some(true);
         let command = decl.any(&|n| matches!(n.mark, Some((ArgKind::Command, _))));
+        let decl_any = decl.any(&|n| n.mark.is_some());
         Ok(ToolPolicy {
             name: name.to_owned(),
             validator,
@@ -215,6 +217,7 @@ impl ToolPolicy {
             complete,
             network_capable,
             command,
+            declared: decl_any,
         })
     }
 
@@ -226,6 +229,11 @@ impl ToolPolicy {
     /// Whether only declared locations are inspected (trusted `x-codeward-complete`).
     pub fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    /// Whether the schema declares any `x-codeward` location.
+    pub fn has_declared_locations(&self) -> bool {
+        self.declared
     }
 
     /// Whether the tool can reach the network (`safety.network_capable`).

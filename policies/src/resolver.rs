@@ -1,7 +1,8 @@
 //! The only I/O of this crate: [`PathResolver`] (`lstat` + `readlink`), with [`RealFs`] for
 //! production and [`MemFs`], an in-memory tree, for tests and `policy explain` dry runs.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -63,11 +64,16 @@ enum MemEntry {
 
 /// An in-memory tree: directories, files and symlinks keyed by absolute path.
 ///
-/// Lookups are exact (the resolver contract guarantees resolved parents). Adding an entry
-/// creates its missing parent directories. `/` always exists.
+/// Lookups are exact byte lookups of the normalized path (the resolver contract guarantees
+/// resolved parents). Adding an entry creates its missing parent directories. `/` always exists.
 #[derive(Debug, Clone, Default)]
 pub struct MemFs {
-    entries: BTreeMap<PathBuf, MemEntry>,
+    entries: HashMap<OsString, MemEntry>,
+}
+
+/// `/a//b/./c/` → `/a/b/c` (components re-joined), so lookups can compare bytes.
+fn key(p: &Path) -> OsString {
+    p.components().collect::<PathBuf>().into_os_string()
 }
 
 impl MemFs {
@@ -82,7 +88,7 @@ impl MemFs {
             if p.as_os_str().is_empty() || p == Path::new("/") {
                 break;
             }
-            self.entries.entry(p.to_path_buf()).or_insert(MemEntry::Dir);
+            self.entries.entry(key(p)).or_insert(MemEntry::Dir);
             cur = p.parent();
         }
     }
@@ -91,7 +97,7 @@ impl MemFs {
     pub fn dir(&mut self, path: impl AsRef<Path>) -> &mut Self {
         let p = path.as_ref();
         self.add_parents(p);
-        self.entries.insert(p.to_path_buf(), MemEntry::Dir);
+        self.entries.insert(key(p), MemEntry::Dir);
         self
     }
 
@@ -99,7 +105,7 @@ impl MemFs {
     pub fn file(&mut self, path: impl AsRef<Path>) -> &mut Self {
         let p = path.as_ref();
         self.add_parents(p);
-        self.entries.insert(p.to_path_buf(), MemEntry::File);
+        self.entries.insert(key(p), MemEntry::File);
         self
     }
 
@@ -107,10 +113,8 @@ impl MemFs {
     pub fn symlink(&mut self, path: impl AsRef<Path>, target: impl AsRef<Path>) -> &mut Self {
         let p = path.as_ref();
         self.add_parents(p);
-        self.entries.insert(
-            p.to_path_buf(),
-            MemEntry::Link(target.as_ref().to_path_buf()),
-        );
+        self.entries
+            .insert(key(p), MemEntry::Link(target.as_ref().to_path_buf()));
         self
     }
 
@@ -118,7 +122,7 @@ impl MemFs {
     pub fn deny(&mut self, path: impl AsRef<Path>) -> &mut Self {
         let p = path.as_ref();
         self.add_parents(p);
-        self.entries.insert(p.to_path_buf(), MemEntry::Denied);
+        self.entries.insert(key(p), MemEntry::Denied);
         self
     }
 }
@@ -128,7 +132,7 @@ impl PathResolver for MemFs {
         if path == Path::new("/") {
             return Ok(EntryKind::Dir);
         }
-        match self.entries.get(path) {
+        match self.entries.get(path.as_os_str()) {
             Some(MemEntry::File) => Ok(EntryKind::File),
             Some(MemEntry::Dir) => Ok(EntryKind::Dir),
             Some(MemEntry::Link(_)) => Ok(EntryKind::Symlink),
@@ -138,7 +142,7 @@ impl PathResolver for MemFs {
     }
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
-        match self.entries.get(path) {
+        match self.entries.get(path.as_os_str()) {
             Some(MemEntry::Link(t)) => Ok(t.clone()),
             Some(_) => Err(io::Error::from(io::ErrorKind::InvalidInput)),
             None => Err(io::Error::from(io::ErrorKind::NotFound)),

@@ -321,7 +321,10 @@ fn detect(s: &str, f: &mut dyn FnMut(Span)) {
             }
             Family::Keyed => {
                 // `secret` may start `secret_access_key` (AWS secret key detector).
-                let aws = if m.len() == 6 && s.get(p..p + 6).is_some_and(|k| k.eq_ignore_ascii_case("secret")) {
+                let aws = if m.len() == 6
+                    && s.get(p..p + 6)
+                        .is_some_and(|k| k.eq_ignore_ascii_case("secret"))
+                {
                     group(&d.aws_secret, FindingKind::AwsSecretKey, 160)
                 } else {
                     None

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::paths::PathForms;
+use crate::paths::{PathForms, rel_to};
 use crate::policy_set::PolicySet;
 
 /// The built-in sensitive patterns, always in force (SPEC §5.5).
@@ -130,6 +130,9 @@ impl SensitiveMatcher {
             return None;
         }
         let cand = globset::Candidate::new(s);
+        if !self.deny.is_match_candidate(&cand) {
+            return None;
+        }
         let idx = self.deny.matches_candidate(&cand).into_iter().next()?;
         if self.allow.is_match_candidate(&cand) {
             return None;
@@ -143,11 +146,10 @@ impl SensitiveMatcher {
 impl PolicySet {
     /// The form a path is matched in: relative to the root containing it, else absolute.
     fn sensitive_subject<'p>(&self, p: &'p Path) -> std::borrow::Cow<'p, str> {
-        let rel = p
-            .strip_prefix(&self.ctx.canonical_root)
-            .or_else(|_| p.strip_prefix(&self.given_root))
-            .unwrap_or(p);
-        rel.to_string_lossy()
+        match rel_to(p, &self.ctx.canonical_root).or_else(|| rel_to(p, &self.given_root)) {
+            Some(rel) => std::borrow::Cow::Borrowed(rel),
+            None => p.to_string_lossy(),
+        }
     }
 
     /// The sensitive pattern matching `path` (absolute or root-relative), if any and not
