@@ -25,7 +25,7 @@ fn output() -> (Value, usize) {
             _ => format!("diff --git a/src/m{i}.rs b/src/m{i}.rs index 3f2a..9c1b 100644"),
         };
         size += line.len();
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             records.push(json!({"line": line, "n": i, "tags": ["a", "b"]}));
         } else {
             lines.push(line);

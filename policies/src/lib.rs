@@ -34,9 +34,12 @@ pub use options::{
     EgressPolicy, ExceptionAccess, OutsideRootEntry, OutsideRootTarget, PolicyOptions,
     RawPolicyOptions,
 };
-pub use paths::{Access, Area, CheckedPath, normalize_lexically};
+pub use paths::{
+    Access, Area, CheckedPath, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, MAX_SYMLINK_HOPS,
+    normalize_lexically,
+};
 pub use policy_set::{PolicyContext, PolicySet};
-pub use request::{ArgKind, CallSource, ToolPolicy, ToolRequest};
+pub use request::{ArgKind, CallSource, MAX_SCHEMA_ERRORS, ToolPolicy, ToolRequest};
 pub use resolver::{EntryKind, MemFs, PathResolver, RealFs};
 pub use sensitive::BUILTIN_SENSITIVE;
 pub use tools::tool_pattern_matches;
