@@ -108,7 +108,7 @@ pub enum PolicyError {
         location: String,
     },
     /// `env_vars_not_allowed`: names always denied or not in `tool_env_allowlist`.
-    #[error("env vars not allowed: {}", keys.join(", "))]
+    #[error("env vars not allowed: `{}`", keys.join("`, `"))]
     EnvVarsNotAllowed {
         /// Denied names, sorted.
         keys: Vec<String>,

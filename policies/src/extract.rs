@@ -322,18 +322,26 @@ impl Walker {
     /// A string at a located key: URL, file URL, host or path.
     fn located(&mut self, s: &str, path_access: Option<Access>) -> Result<(), PolicyError> {
         if let Some(kind) = url_like(s) {
-            return match kind {
-                UrlLike::File(p) => self.push(
-                    CandKind::Path(path_access.unwrap_or(Access::Write)),
-                    &p,
-                    false,
-                ),
-                UrlLike::Url => self.push(CandKind::Url, s.trim(), false),
+            return match (kind, path_access) {
+                (UrlLike::File(p), Some(a)) => self.push(CandKind::Path(a), &p, false),
+                // In URL locations `file:` is a scheme to refuse (network_protocol_denied).
+                (UrlLike::File(_), None) | (UrlLike::Url, _) => {
+                    self.push(CandKind::Url, s.trim(), false)
+                }
             };
         }
         match path_access {
             Some(a) => self.push(CandKind::Path(a), s, false),
             None if s.trim().is_empty() => Ok(()),
+            // `mailto:x`, `data:…`: a scheme without `//` (not `host:port`) is a URL.
+            None if scheme_of(s.trim()).is_some_and(|sc| {
+                s.trim()
+                    .get(sc.len() + 1..)
+                    .is_some_and(|rest| !rest.bytes().all(|b| b.is_ascii_digit()))
+            }) =>
+            {
+                self.push(CandKind::Url, s.trim(), false)
+            }
             None => self.push(CandKind::Host, s, false),
         }
     }

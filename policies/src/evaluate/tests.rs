@@ -417,6 +417,151 @@ fn network_protocol_denied() {
 }
 
 #[test]
+fn non_http_schemes_in_url_locations_are_protocol_denied() {
+    let set = set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["*"]}));
+    for url in [
+        "file:///etc/passwd",
+        "gopher://x/",
+        "mailto:a@example.com",
+        "data:text/plain,hi",
+        "ftp://example.com/",
+    ] {
+        let d = run(&set, &http_fetch(), json!({ "url": url }));
+        assert_eq!(code(&d), "network_protocol_denied", "{url}: {}", d.explain);
+    }
+    assert_eq!(
+        run(&set, &ext(true), json!({"host": "example.com:8080"})).reason_code,
+        "allowed"
+    );
+}
+
+#[test]
+fn every_policy_error_has_code_and_details() {
+    let all = [
+        (
+            PolicyError::InvalidToolCall {
+                reason: "invalid_name".into(),
+            },
+            "invalid_tool_call",
+            json!({"reason": "invalid_name"}),
+        ),
+        (
+            PolicyError::UnknownTool { name: "x".into() },
+            "unknown_tool",
+            json!({"name": "x"}),
+        ),
+        (
+            PolicyError::InvalidToolArgs { errors: vec![] },
+            "invalid_tool_args",
+            json!({"errors": []}),
+        ),
+        (
+            PolicyError::InvalidEnvPayload {
+                reason: "expected_object".into(),
+                location: "/args/env".into(),
+            },
+            "invalid_env_payload",
+            json!({"reason": "expected_object", "location": "/args/env"}),
+        ),
+        (
+            PolicyError::EnvVarsNotAllowed {
+                keys: vec!["A".into()],
+            },
+            "env_vars_not_allowed",
+            json!({"keys": ["A"]}),
+        ),
+        (
+            PolicyError::Denied {
+                rule: "deny_tools[0]".into(),
+            },
+            "denied",
+            json!({"rule": "deny_tools[0]"}),
+        ),
+        (
+            PolicyError::ToolNotExposed { name: "x".into() },
+            "tool_not_exposed",
+            json!({"name": "x"}),
+        ),
+        (
+            PolicyError::ProtocolDenied {
+                protocol: "a2a".into(),
+            },
+            "protocol_denied",
+            json!({"protocol": "a2a"}),
+        ),
+        (PolicyError::NetworkDenied, "network_denied", json!({})),
+        (
+            PolicyError::NetworkProtocolDenied {
+                scheme: "ftp".into(),
+                location: "/args/url".into(),
+            },
+            "network_protocol_denied",
+            json!({"scheme": "ftp", "location": "/args/url"}),
+        ),
+        (
+            PolicyError::NetworkEndpointDenied {
+                host: "h".into(),
+                detail: EndpointDetail::InvalidHost,
+            },
+            "network_endpoint_denied",
+            json!({"host": "h", "detail": "invalid_host"}),
+        ),
+        (
+            PolicyError::OutsideRoot {
+                path: "/x".into(),
+                location: "/args/p".into(),
+            },
+            "outside_root",
+            json!({"path": "/x", "location": "/args/p"}),
+        ),
+        (
+            PolicyError::InvalidPath {
+                reason: InvalidPathReason::TooLong,
+            },
+            "invalid_path",
+            json!({"reason": "too_long"}),
+        ),
+        (
+            PolicyError::SensitivePathDenied {
+                path: ".env".into(),
+                pattern: ".env".into(),
+            },
+            "sensitive_path_denied",
+            json!({"path": ".env", "pattern": ".env"}),
+        ),
+    ];
+    for (e, c, d) in all {
+        assert_eq!(e.code(), c);
+        assert_eq!(e.details(), d);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(|c: char| c.is_lowercase()),
+            "lowercase: {msg}"
+        );
+        assert!(!msg.ends_with('.'));
+    }
+}
+
+#[test]
+fn symlink_hop_limit_is_forty() {
+    let set = set_with(json!({}));
+    let mut m = fs();
+    for i in 0..41 {
+        m.symlink(format!("/srv/app/h{i}"), format!("h{}", i + 1));
+    }
+    m.file("/srv/app/h41");
+    let tool = fs_read();
+    let ok = json!({"path": "h1"});
+    assert_eq!(
+        evaluate(&set, &ToolRequest::new(&tool, &ok), &m).reason_code,
+        "allowed"
+    );
+    let too_many = json!({"path": "h0"});
+    let d = evaluate(&set, &ToolRequest::new(&tool, &too_many), &m);
+    assert_eq!(d.details, json!({"reason": "symlink_loop"}));
+}
+
+#[test]
 fn network_endpoint_denied_details() {
     let set =
         set_with(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com"]}));
