@@ -13,7 +13,7 @@ use crate::extract::{CandKind, Candidate, extract};
 use crate::paths::PathPass;
 use crate::policy_set::PolicySet;
 use crate::request::ToolRequest;
-use crate::resolver::PathResolver;
+use crate::resolver::{DirMemo, PathResolver};
 use crate::secrets::redact_str;
 
 struct Deny {
@@ -262,7 +262,8 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
         }
     };
     let n = cands.len();
-    match check_all(set, req, resolver, &cands) {
+    let memo = DirMemo::new(resolver);
+    match check_all(set, req, &memo, &cands) {
         Ok(exceptions) => {
             let (mut paths, mut nets, mut envs) = (0, 0, 0);
             for c in &cands {

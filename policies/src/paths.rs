@@ -135,11 +135,21 @@ pub(crate) fn precheck(raw: &str) -> Result<(), InvalidPathReason> {
 /// Joins `raw` to `base` (when relative) and folds `.`, empty segments and `..` lexically
 /// (never above `/`). No expansion of `~` or `$VAR`; backslash is an ordinary character.
 pub fn normalize_lexically(base: &Path, raw: &str) -> PathBuf {
+    normalize_from(lexical_base(base), raw)
+}
+
+/// `normalize_lexically` with an already normalized base.
+fn normalize_from(base: PathBuf, raw: &str) -> PathBuf {
     let mut out = if raw.starts_with('/') {
-        PathBuf::from("/")
+        PathBuf::with_capacity(raw.len())
     } else {
-        lexical_base(base)
+        let mut b = base;
+        b.reserve(raw.len() + 1);
+        b
     };
+    if raw.starts_with('/') {
+        out.push("/");
+    }
     for c in raw.split('/') {
         match c {
             "" | "." => {}
@@ -262,13 +272,11 @@ pub(crate) fn resolve_abs(
     // INVARIANT: `known` is canonical (no symlink among its components), so its prefix needs
     // no lstat; the canonical root is canonicalized by the runtime before compile.
     if known.parent().is_some()
-        && let Ok(rest) = path.strip_prefix(known)
+        && let Some(rest) = rel_to(path, known)
     {
-        return resolve(
-            known.to_path_buf(),
-            rest.components().filter_map(comp_str),
-            resolver,
-        );
+        let mut start = PathBuf::with_capacity(path.as_os_str().len() + 16);
+        start.push(known);
+        return resolve(start, raw_comps(rest), resolver);
     }
     resolve(
         PathBuf::from("/"),
@@ -289,7 +297,8 @@ pub(crate) fn forms(
     resolver: &dyn PathResolver,
 ) -> Result<PathForms, InvalidPathReason> {
     precheck(raw)?;
-    let lexical = normalize_lexically(base, raw);
+    // INVARIANT: `base` is normalized (canonical root from compile, or a resolved cwd).
+    let lexical = normalize_from(base.to_path_buf(), raw);
     let resolved_lexical = resolve_abs(&lexical, canonical_root, resolver)?;
     let has_dots = raw.split('/').any(|c| c == "." || c == "..");
     let resolved_raw = if !has_dots {

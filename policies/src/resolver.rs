@@ -149,3 +149,39 @@ impl PathResolver for MemFs {
         }
     }
 }
+
+/// Remembers the directories seen during one decision, so candidates sharing a prefix (`src/a`,
+/// `src/b`) cost one `lstat` of `src`. Lives for one `evaluate` call only: never across calls.
+pub(crate) struct DirMemo<'r> {
+    inner: &'r dyn PathResolver,
+    dirs: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+impl<'r> DirMemo<'r> {
+    pub(crate) fn new(inner: &'r dyn PathResolver) -> Self {
+        Self {
+            inner,
+            dirs: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl PathResolver for DirMemo<'_> {
+    fn lstat(&self, path: &Path) -> io::Result<EntryKind> {
+        if self.dirs.borrow().iter().any(|d| d.as_path() == path) {
+            return Ok(EntryKind::Dir);
+        }
+        let kind = self.inner.lstat(path)?;
+        if kind == EntryKind::Dir {
+            let mut dirs = self.dirs.borrow_mut();
+            if dirs.len() < 64 {
+                dirs.push(path.to_path_buf());
+            }
+        }
+        Ok(kind)
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.inner.read_link(path)
+    }
+}
