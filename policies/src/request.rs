@@ -73,13 +73,18 @@ pub(crate) struct DeclNode {
 }
 
 const MAX_REF_DEPTH: usize = 32;
+/// Maximum schema nodes visited while collecting declared locations.
+const MAX_SCHEMA_NODES: usize = 10_000;
 
 impl DeclNode {
-    fn collect(&mut self, schema: &Value, root: &Value, depth: usize) {
+    fn collect(&mut self, schema: &Value, root: &Value, depth: usize, budget: &mut usize) {
         let Value::Object(s) = schema else { return };
-        if depth > MAX_REF_DEPTH {
+        // Recursive `$ref`s branch: bound both depth and total visits so a hostile asset
+        // schema cannot make compile exponential.
+        if depth > MAX_REF_DEPTH || *budget == 0 {
             return;
         }
+        *budget -= 1;
         if let Some(kind) = s
             .get("x-codeward")
             .and_then(Value::as_str)
@@ -98,28 +103,34 @@ impl DeclNode {
         if let Some(r) = s.get("$ref").and_then(Value::as_str)
             && let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p))
         {
-            self.collect(target, root, depth + 1);
+            self.collect(target, root, depth + 1, budget);
         }
         if let Some(Value::Object(props)) = s.get("properties") {
             for (k, sub) in props {
                 self.props
                     .entry(k.clone())
                     .or_default()
-                    .collect(sub, root, depth + 1);
+                    .collect(sub, root, depth + 1, budget);
             }
         }
         for key in ["items", "additionalItems", "contains"] {
             match s.get(key) {
                 Some(sub @ Value::Object(_)) => {
-                    self.items
-                        .get_or_insert_with(Box::default)
-                        .collect(sub, root, depth + 1);
+                    self.items.get_or_insert_with(Box::default).collect(
+                        sub,
+                        root,
+                        depth + 1,
+                        budget,
+                    );
                 }
                 Some(Value::Array(subs)) => {
                     for sub in subs {
-                        self.items
-                            .get_or_insert_with(Box::default)
-                            .collect(sub, root, depth + 1);
+                        self.items.get_or_insert_with(Box::default).collect(
+                            sub,
+                            root,
+                            depth + 1,
+                            budget,
+                        );
                     }
                 }
                 _ => {}
@@ -129,31 +140,34 @@ impl DeclNode {
             for sub in subs {
                 self.items
                     .get_or_insert_with(Box::default)
-                    .collect(sub, root, depth + 1);
+                    .collect(sub, root, depth + 1, budget);
             }
         }
         if let Some(sub @ Value::Object(_)) = s.get("additionalProperties") {
             self.additional
                 .get_or_insert_with(Box::default)
-                .collect(sub, root, depth + 1);
+                .collect(sub, root, depth + 1, budget);
         }
         if let Some(Value::Object(pp)) = s.get("patternProperties") {
             for sub in pp.values() {
-                self.additional
-                    .get_or_insert_with(Box::default)
-                    .collect(sub, root, depth + 1);
+                self.additional.get_or_insert_with(Box::default).collect(
+                    sub,
+                    root,
+                    depth + 1,
+                    budget,
+                );
             }
         }
         for key in ["allOf", "anyOf", "oneOf"] {
             if let Some(Value::Array(subs)) = s.get(key) {
                 for sub in subs {
-                    self.collect(sub, root, depth + 1);
+                    self.collect(sub, root, depth + 1, budget);
                 }
             }
         }
         for key in ["then", "else"] {
             if let Some(sub) = s.get(key) {
-                self.collect(sub, root, depth + 1);
+                self.collect(sub, root, depth + 1, budget);
             }
         }
     }
@@ -202,7 +216,7 @@ impl ToolPolicy {
                 message: e.to_string(),
             })?;
         let mut decl = DeclNode::default();
-        decl.collect(input_schema, input_schema, 0);
+        decl.collect(input_schema, input_schema, 0, &mut { MAX_SCHEMA_NODES });
         let complete = trusted
             && input_schema
                 .get("x-codeward-complete")

@@ -906,3 +906,19 @@ fn explain_fn_and_display_agree() {
     let d = evaluate(&set, &req, &fs());
     assert_eq!(explain(&set, &req, &fs()), d.to_string());
 }
+
+#[test]
+fn recursive_refs_compile_quickly_and_types_are_shareable() {
+    let schema = json!({
+        "$defs": {"n": {"type": "object", "properties": {
+            "a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"}, "c": {"$ref": "#/$defs/n"},
+            "path": {"type": "string", "x-codeward": "path"}}}},
+        "$ref": "#/$defs/n"
+    });
+    let tool = ToolPolicy::compile("rec", &schema, true, false).unwrap();
+    assert!(tool.has_declared_locations());
+    fn shareable<T: Send + Sync>() {}
+    shareable::<PolicySet>();
+    shareable::<ToolPolicy>();
+    shareable::<crate::secrets::Redactor>();
+}
