@@ -15,7 +15,7 @@ pub mod write;
 
 pub(crate) use beneath::fstat;
 pub use beneath::{RootDir, force_walk_fallback};
-pub(crate) use locate::{Located, locate};
+pub(crate) use locate::{Located, is_reserved, locate};
 
 /// `utf8` or `base64`, for content read or written.
 #[derive(

@@ -217,6 +217,8 @@ pub fn search(ctx: &ToolContext, args: SearchArgs) -> Result<SearchResult> {
         .git_global(false)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b));
+    let reserved_ctx = ctx.clone();
+    walker.filter_entry(move |e| !crate::fs::is_reserved(&reserved_ctx, e.path()));
     if !args.glob.is_empty() {
         let mut ob = OverrideBuilder::new(&walk_root);
         for g in &args.glob {

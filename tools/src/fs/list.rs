@@ -4,6 +4,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,9 @@ pub struct ListArgs {
     /// Include names starting with `.`.
     #[serde(default = "default_true")]
     pub include_hidden: bool,
+    /// Skip what `.gitignore` files (in the listed directory and below) ignore, and `.git`.
+    #[serde(default)]
+    pub respect_gitignore: bool,
     /// Most entries to return.
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1, max = 10_000))]
@@ -70,13 +74,53 @@ pub struct ListResult {
     pub truncated: bool,
 }
 
-struct Walk {
+struct Walk<'a> {
+    ctx: &'a ToolContext,
+    /// Absolute path of the listed directory's base, to spot reserved dirs.
+    abs_base: std::path::PathBuf,
     entries: Vec<ListEntry>,
     max: usize,
     budget: usize,
     used: usize,
     hidden: bool,
     truncated: bool,
+    /// `.gitignore` matchers from the listed directory down to the current one.
+    ignores: Option<Vec<Gitignore>>,
+}
+
+/// Largest `.gitignore` read.
+const MAX_GITIGNORE_BYTES: u64 = 1024 * 1024;
+
+/// Reads `dir/.gitignore` from the fd (regular files only) into a matcher rooted at `abs`.
+fn load_gitignore(dir: BorrowedFd<'_>, abs: &Path) -> Option<Gitignore> {
+    use std::io::Read as _;
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW;
+    let fd = openat(dir, Path::new(".gitignore"), flags, 0).ok()?;
+    let st = super::fstat(fd.as_fd()).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_GITIGNORE_BYTES)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut b = GitignoreBuilder::new(abs);
+    for line in text.lines() {
+        let _ = b.add_line(None, line);
+    }
+    b.build().ok()
+}
+
+fn ignored(stack: &[Gitignore], abs: &Path, is_dir: bool) -> bool {
+    for g in stack.iter().rev() {
+        match g.matched(abs, is_dir) {
+            ignore::Match::Ignore(_) => return true,
+            ignore::Match::Whitelist(_) => return false,
+            ignore::Match::None => {}
+        }
+    }
+    false
 }
 
 /// Runs `fs.list` (blocking).
@@ -89,13 +133,21 @@ pub fn list(ctx: &ToolContext, args: ListArgs) -> Result<ListResult> {
         .max_depth
         .unwrap_or(if args.recursive { 16 } else { 1 })
         .clamp(1, 16);
+    let abs_base = if loc.display.starts_with('/') {
+        std::path::PathBuf::from("/")
+    } else {
+        ctx.root.path().to_path_buf()
+    };
     let mut walk = Walk {
+        ctx,
+        abs_base,
         entries: Vec::new(),
         max: args.max_entries.clamp(1, 10_000) as usize,
         budget: ctx.limits.output_budget(),
         used: 32,
         hidden: args.include_hidden,
         truncated: false,
+        ignores: args.respect_gitignore.then(Vec::new),
     };
     let prefix = if loc.display == "." {
         String::new()
@@ -109,7 +161,35 @@ pub fn list(ctx: &ToolContext, args: ListArgs) -> Result<ListResult> {
     })
 }
 
-fn visit(dir: BorrowedFd<'_>, prefix: &str, depth: u32, walk: &mut Walk) -> std::io::Result<()> {
+fn visit(
+    dir: BorrowedFd<'_>,
+    prefix: &str,
+    depth: u32,
+    walk: &mut Walk<'_>,
+) -> std::io::Result<()> {
+    let pushed = match &mut walk.ignores {
+        Some(stack) => {
+            let here = walk.abs_base.join(prefix);
+            let g = load_gitignore(dir, &here);
+            let some = g.is_some();
+            stack.extend(g);
+            some
+        }
+        None => false,
+    };
+    let r = visit_entries(dir, prefix, depth, walk);
+    if pushed && let Some(stack) = &mut walk.ignores {
+        stack.pop();
+    }
+    r
+}
+
+fn visit_entries(
+    dir: BorrowedFd<'_>,
+    prefix: &str,
+    depth: u32,
+    walk: &mut Walk<'_>,
+) -> std::io::Result<()> {
     for name in read_dir_names(dir)? {
         if walk.truncated {
             return Ok(());
@@ -126,6 +206,16 @@ fn visit(dir: BorrowedFd<'_>, prefix: &str, depth: u32, walk: &mut Walk) -> std:
         } else {
             format!("{prefix}/{shown}")
         };
+        let abs = walk.abs_base.join(&path);
+        if super::is_reserved(walk.ctx, &abs) {
+            continue;
+        }
+        if let Some(stack) = &walk.ignores {
+            let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if (is_dir && name == ".git") || ignored(stack, &abs, is_dir) {
+                continue;
+            }
+        }
         let cost = path.len() + 96;
         if walk.entries.len() >= walk.max || walk.used + cost > walk.budget {
             walk.truncated = true;

@@ -59,6 +59,16 @@ fn display_rel(rel: &Path) -> String {
     }
 }
 
+/// The path is (under) the state dir or the scratch base, which no tool may reach (SPEC §5.4
+/// step 7).
+pub(crate) fn is_reserved(ctx: &ToolContext, abs: &Path) -> bool {
+    let pc = ctx.policy.context();
+    [&pc.state_dir, &pc.scratch_base]
+        .into_iter()
+        .flatten()
+        .any(|d| abs.starts_with(d))
+}
+
 /// Locates `raw` for `access`. Paths inside the root (lexically) skip the policy resolver: the
 /// kernel enforces containment when they are opened. Others go through `PolicySet::check_path`.
 pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Located> {
@@ -83,6 +93,10 @@ pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Loc
     };
     let lexical = normalize(&joined);
     if let Ok(rel_lex) = lexical.strip_prefix(root) {
+        if is_reserved(ctx, &lexical) {
+            // The state dir or a scratch dir inside the root: let the policy name the denial.
+            ctx.policy.check_path(raw, access, None, None, &RealFs)?;
+        }
         let rel = if raw_path.is_absolute() {
             raw_path
                 .strip_prefix(root)

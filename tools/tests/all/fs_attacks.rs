@@ -402,3 +402,31 @@ fn outside_root_exception_is_opened_from_its_own_root() {
     // Read-only exception: writing there is denied.
     assert!(run(&ctx, "fs.write", json!({ "path": abs, "content": "x" })).is_err());
 }
+
+#[test]
+fn state_dir_inside_the_root_is_unreachable() {
+    let p = Project::new();
+    p.write(".codeward/journal.db", "needle journal");
+    p.write("src/a.txt", "needle");
+    let ctx = p.ctx_with(Opts {
+        state_dir: Some(p.root.join(".codeward")),
+        ..Opts::default()
+    });
+    let err = run(&ctx, "fs.read", json!({"path": ".codeward/journal.db"})).expect_err("denied");
+    assert_eq!(err.code(), "sensitive_path_denied");
+    let v = run(
+        &ctx,
+        "fs.search",
+        json!({"pattern": "needle", "include_hidden": true}),
+    )
+    .expect("search");
+    assert_eq!(v["files"], json!(["src/a.txt"]));
+    let v = run(&ctx, "fs.list", json!({"recursive": true})).expect("list");
+    let paths: Vec<_> = v["entries"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|e| e["path"].clone())
+        .collect();
+    assert_eq!(paths, vec![json!("src"), json!("src/a.txt")]);
+}

@@ -376,3 +376,40 @@ fn move_and_delete() {
         Some("permission_denied")
     );
 }
+
+#[test]
+fn list_can_respect_gitignore() {
+    let p = Project::new();
+    p.write(".gitignore", "target/\n*.log\n");
+    p.write("target/debug/x", "x");
+    p.write("src/a.rs", "a");
+    p.write("src/b.log", "b");
+    p.write("src/.gitignore", "!keep.log\n");
+    p.write("src/keep.log", "k");
+    p.write(".git/HEAD", "ref");
+    let ctx = p.ctx();
+    let v = run(
+        &ctx,
+        "fs.list",
+        json!({"recursive": true, "respect_gitignore": true}),
+    )
+    .expect("list");
+    let paths: Vec<_> = v["entries"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|e| e["path"].as_str().expect("s").to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ".gitignore",
+            "src",
+            "src/.gitignore",
+            "src/a.rs",
+            "src/keep.log"
+        ]
+    );
+    let v = run(&ctx, "fs.list", json!({"recursive": true})).expect("list");
+    assert_eq!(v["entries"].as_array().expect("a").len(), 11);
+}

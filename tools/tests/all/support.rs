@@ -61,6 +61,8 @@ pub struct Opts {
     pub egress_allowlist: Vec<String>,
     pub outside_root_read: Vec<PathBuf>,
     pub deny_multiply_linked_files: bool,
+    /// Put the state dir here instead of beside the root.
+    pub state_dir: Option<PathBuf>,
 }
 
 fn policy(root: &Path, opts: &Opts) -> codeward_policies::PolicySet {

@@ -29,7 +29,7 @@ pub fn compile(root: &Path, opts: &Opts) -> PolicySet {
     let ctx = PolicyContext {
         canonical_root: root.to_path_buf(),
         given_root: root.to_path_buf(),
-        state_dir: Some(base.join("state")),
+        state_dir: Some(opts.state_dir.clone().unwrap_or_else(|| base.join("state"))),
         scratch_base: Some(base.join("scratch")),
     };
     PolicySet::compile(&options, ctx).expect("compile")
