@@ -86,8 +86,11 @@ pub fn read(ctx: &ToolContext, args: ReadArgs) -> Result<ReadResult> {
         }
     }
     buf.truncate(got);
-    let content = match args.encoding {
-        Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&buf),
+    let (content, returned) = match args.encoding {
+        Encoding::Base64 => (
+            base64::engine::general_purpose::STANDARD.encode(&buf),
+            buf.len(),
+        ),
         Encoding::Utf8 => {
             let limited = json_budget_cut(&buf, budget as usize);
             buf.truncate(limited);
@@ -109,11 +112,12 @@ pub fn read(ctx: &ToolContext, args: ReadArgs) -> Result<ReadResult> {
                     ));
                 }
             }
-            // INVARIANT: `buf` was validated just above.
-            String::from_utf8(buf.clone()).unwrap_or_default()
+            let n = buf.len();
+            // INVARIANT: `buf` was validated just above, so this never yields the default.
+            (String::from_utf8(buf).unwrap_or_default(), n)
         }
     };
-    let end = args.offset.saturating_add(buf.len() as u64);
+    let end = args.offset.saturating_add(returned as u64);
     let truncated = end < size;
     Ok(ReadResult {
         path: loc.display,
