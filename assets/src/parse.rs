@@ -178,13 +178,16 @@ impl<'a> Fields<'a> {
         match v {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
-            other => {
-                self.invalid(
-                    key,
-                    format!("expected a boolean, found {}", text::json_type_name(other)),
-                );
-                None
-            }
+            other => match yaml11_bool(other) {
+                Some(b) => Some(b),
+                None => {
+                    self.invalid(
+                        key,
+                        format!("expected a boolean, found {}", text::json_type_name(other)),
+                    );
+                    None
+                }
+            },
         }
     }
 
@@ -251,6 +254,16 @@ impl<'a> Fields<'a> {
             self.error(AssetErrorReason::InvalidField, "name", message);
             None
         }
+    }
+}
+
+/// YAML 1.1 boolean spellings (`yes`, `no`, `on`, `off`, any case) that YAML 1.2 reads as
+/// strings; accepted where a boolean is expected.
+pub(crate) fn yaml11_bool(v: &Value) -> Option<bool> {
+    match v.as_str()?.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" => Some(true),
+        "false" | "no" | "n" | "off" => Some(false),
+        _ => None,
     }
 }
 

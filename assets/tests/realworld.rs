@@ -205,3 +205,14 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn yaml_1_1_booleans_are_accepted() {
+    let text = "---\nenabled: no\ninputs:\n  - {name: a, required: yes}\n---\n## Steps\n### s\n```yaml\ntool: fs.read\ncontinue_on_error: on\n```\n";
+    let r = parse_workflow(Path::new("workflows/w.md"), text.as_bytes());
+    assert_eq!(codes(&r), Vec::<&str>::new());
+    let AssetDefinition::Workflow(def) = &r.asset.unwrap().definition else {
+        panic!()
+    };
+    assert!(!def.enabled && def.inputs[0].required && def.steps[0].continue_on_error);
+}

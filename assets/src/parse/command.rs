@@ -267,6 +267,7 @@ pub(crate) fn parse_params(f: &mut Fields<'_>, keys: &[&str], map_sorted: bool) 
         let required = match obj.get("required") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
+            Some(v) if super::yaml11_bool(v).is_some() => super::yaml11_bool(v).unwrap_or(false),
             Some(_) => {
                 f.invalid(
                     key,

@@ -244,6 +244,7 @@ fn step_from_value(f: &mut Fields<'_>, steps: &mut Vec<WorkflowStep>, id: String
     {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
+        Some(v) if super::yaml11_bool(v).is_some() => super::yaml11_bool(v).unwrap_or(false),
         Some(_) => {
             f.invalid(
                 "steps",
