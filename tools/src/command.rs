@@ -71,7 +71,7 @@ pub enum CommandLine {
     Argv(Vec<String>),
     /// Shell form: `<shell> -c <script>` (`command_shell`).
     Shell {
-        /// The shell (`command_shell`), absolute or resolved like a bare argv[0].
+        /// The shell (`command_shell`), absolute or resolved like a bare `argv[0]`.
         shell: PathBuf,
         /// The script.
         script: String,
@@ -302,7 +302,7 @@ mod linux {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
     use tokio::net::unix::pipe;
     use tokio_util::sync::CancellationToken;
 
@@ -382,11 +382,36 @@ mod linux {
             unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         }
 
+        /// Waits for the reaper to exit (a pidfd turns readable), then reaps it; without pidfd
+        /// support, waits on a blocking thread.
         async fn reap(&mut self) {
             let pid = self.pid;
-            let _ = tokio::task::spawn_blocking(move || waitpid_blocking(pid)).await;
+            // SAFETY: pidfd_open on our own unreaped child; returns a new fd or -1.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+            let waited = match c_int_fd(fd) {
+                // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same for
+                // the AsyncFd's whole life.
+                Some(fd) => match unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(fd, Interest::READABLE)
+                } {
+                    Ok(afd) => afd.readable().await.is_ok(),
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            if waited {
+                waitpid_blocking(pid); // exited: returns at once
+            } else {
+                let _ = tokio::task::spawn_blocking(move || waitpid_blocking(pid)).await;
+            }
             self.reaped = true;
         }
+    }
+
+    fn c_int_fd(fd: libc::c_long) -> Option<OwnedFd> {
+        let fd = libc::c_int::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     fn waitpid_blocking(pid: libc::pid_t) {

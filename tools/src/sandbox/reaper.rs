@@ -111,6 +111,7 @@ pub(crate) struct Scratch {
     zombie: Box<[bool]>,
     taken: Box<[bool]>,
     dents: Box<[u8]>,
+    stack: Box<[u8]>,
 }
 
 impl Scratch {
@@ -124,6 +125,7 @@ impl Scratch {
             zombie: vec![false; MAX_PROCS].into_boxed_slice(),
             taken: vec![false; MAX_PROCS].into_boxed_slice(),
             dents: vec![0; 32 * 1024].into_boxed_slice(),
+            stack: vec![0; 256 * 1024].into_boxed_slice(),
         }
     }
 }
@@ -304,18 +306,34 @@ pub(crate) unsafe fn reaper_main(
     }
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
-    // SAFETY: fork in a single-threaded process (we are the forked reaper).
-    let child = unsafe { libc::fork() };
+    let mut args = CommandArgs {
+        spec,
+        errfd: errpipe[1],
+        reaper: me,
+        sfd,
+        err_read: errpipe[0],
+    };
+    // vfork-style clone: the command shares our memory (no page-table copy) on its own stack,
+    // and we are suspended until it execs or exits, like glibc's posix_spawn.
+    let stack_top = {
+        let stack = &mut scratch.stack;
+        // SAFETY: one past the end of the stack buffer, rounded down to 16 bytes; the child
+        // writes only below it.
+        let top = unsafe { stack.as_mut_ptr().add(stack.len()) } as usize & !15;
+        top as *mut libc::c_void
+    };
+    // SAFETY: `command_entry` never returns into our frames (it execs or `_exit`s); `args`
+    // outlives the call because CLONE_VFORK suspends us until the child execs or exits.
+    let child = unsafe {
+        libc::clone(
+            command_entry,
+            stack_top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut args).cast(),
+        )
+    };
     if child < 0 {
         fail(stage::FORK, errno());
-    }
-    if child == 0 {
-        // SAFETY: we are the freshly forked command child; sfd/errpipe are valid fds.
-        unsafe {
-            libc::close(sfd);
-            libc::close(errpipe[0]);
-            command_main(spec, errpipe[1], me)
-        }
     }
     // SAFETY: closing fds this process owns and no longer needs; the command holds its copies.
     unsafe {
@@ -696,6 +714,26 @@ fn read_stat(dir: c_int, name: &[u8]) -> Option<(i32, bool)> {
         ppid = ppid.checked_mul(10)?.checked_add(i32::from(b - b'0'))?;
     }
     Some((ppid, state == b'Z' || state == b'X'))
+}
+
+/// What the cloned command child needs.
+struct CommandArgs<'a> {
+    spec: &'a ChildSpec,
+    errfd: c_int,
+    reaper: libc::pid_t,
+    sfd: c_int,
+    err_read: c_int,
+}
+
+extern "C" fn command_entry(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `CommandArgs` the reaper passed to clone, alive while it is
+    // suspended (CLONE_VFORK); closing fds in the child affects only its own fd table.
+    unsafe {
+        let args = &*arg.cast::<CommandArgs<'_>>();
+        libc::close(args.sfd);
+        libc::close(args.err_read);
+        command_main(args.spec, args.errfd, args.reaper)
+    }
 }
 
 /// The forked command: confine, then exec. Never returns.
