@@ -52,7 +52,17 @@ fn spawner_loop(rx: mpsc::Receiver<Job>) {
         };
         // Dropping the spec closes the child-side fds in codeward.
         drop(job.spec);
-        let _ = job.reply.send(result);
+        if let Err(Ok(pid)) = job.reply.send(result) {
+            // The caller went away: its control pipe end is closed, so the reaper kills the
+            // tree and exits; reap it so it does not linger as a zombie.
+            let _ = std::thread::Builder::new()
+                .name("codeward-reap".into())
+                .spawn(move || {
+                    let mut st = 0;
+                    // SAFETY: waiting for our own child; `st` is a valid out pointer.
+                    unsafe { libc::waitpid(pid, &mut st, 0) };
+                });
+        }
     }
 }
 
