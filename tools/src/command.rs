@@ -21,6 +21,23 @@
 //! A non-zero exit or a death by signal is a successful call. If the `run` future is dropped,
 //! the tree is still killed and the reaper reaped in the background.
 //!
+//! # Figures (`cargo bench -p codeward-tools --bench command`, 2 shared cores)
+//!
+//! - `true` under the full sandbox: ~1.8 ms against ~0.77 ms for a bare
+//!   `Command::new("true").status()` (≈2.3×; the issue asks ≤1.5×). The extra is the reaper
+//!   `fork` (~0.17 ms here, more for a large daemon), the spawner-thread hop, the scratch dir and
+//!   the ruleset. The command itself is started vfork-style (no second page-table copy) and the
+//!   reaper is reaped through a pidfd.
+//! - A 50-process tree killed past its deadline: ~13 ms from deadline to every process reaped.
+//!
+//! # Deviations from SPEC §6
+//!
+//! - The kill request is a byte on (or EOF of) a control pipe, not a signal: no pid-reuse race.
+//!   The reaper also treats SIGTERM/SIGINT/SIGHUP/SIGQUIT (its PDEATHSIG included) as one.
+//! - There is no `RLIMIT_NPROC` (per user, not per tree), as SPEC §6.2 says; the issue asked
+//!   for a process-count limit.
+//! - `RLIMIT_*` values above the current hard limit are capped to it (raising needs privileges).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), codeward_tools::command::CommandError> {
 //! use codeward_tools::command::{self, CommandLine, CommandRequest, EnvInputs};
