@@ -618,6 +618,11 @@ mod linux {
                 }
             };
         }
+        if msg.is_none() {
+            // The reaper died without reporting (killed from outside): fall back to its
+            // process group.
+            guard.kill_group();
+        }
         guard.reap().await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
