@@ -257,6 +257,28 @@ impl<M: Message> Handle<M> {
         cell.send_message(build()).map_err(|_| self.unavailable())
     }
 
+    /// Fire-and-forget with a message that is built once (not `Clone`, not rebuildable): sends
+    /// it to the current ref; if that ref is dead, waits for a fresh one and sends the same
+    /// message again (ractor hands an undeliverable message back). Fails with `unavailable`.
+    pub async fn send(&self, msg: M) -> HandleResult<()> {
+        let (generation, cell) = self.current().await?;
+        let msg = match cell.send_message(msg) {
+            Ok(()) => return Ok(()),
+            Err(ractor::MessagingErr::SendErr(msg)) => msg,
+            Err(_) => return Err(self.unavailable()),
+        };
+        let (_, cell) = self.ready_after(generation).await?;
+        cell.send_message(msg).map_err(|_| self.unavailable())
+    }
+
+    /// Failure injection: kills the current ref at once, even in the middle of a handler
+    /// (ractor `kill`); its supervisor sees it terminate and applies the restart policy.
+    /// Returns whether there was a live ref.
+    pub fn kill(&self) -> bool {
+        let cell = self.slot.borrow().cell.clone();
+        cell.map(|c| c.kill()).is_some()
+    }
+
     /// Sends without waiting or retrying: fails at once when there is no live ref.
     pub fn try_cast(&self, msg: M) -> HandleResult<()> {
         let cell = self.slot.borrow().cell.clone();
