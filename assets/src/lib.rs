@@ -35,7 +35,7 @@ pub use snapshot::{
 pub use store::{
     AssetStore, AssetsEvent, LoadedPayload, ReloadOutcome, ReloadReport, ReloadTrigger,
 };
-pub use template::{Quoting, Template, TemplatePart, shell_quote};
+pub use template::{Quoting, Template, TemplatePart, lookup, shell_quote};
 pub use text::{
     MAX_FILE_BYTES, MAX_FRONT_MATTER_BYTES, format_rfc3339_ms, is_ignored_name, is_markdown_name,
     is_slug,

@@ -245,6 +245,18 @@ impl ExecutorPool {
         }
     }
 
+    /// Takes a free slot without queueing, or fails with [`ExecError::Busy`] at once (workflow
+    /// steps: waiting behind their own workflow could deadlock).
+    pub fn try_acquire(&self) -> Result<Slot, ExecError> {
+        match self.inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(self.slot(permit, 0)),
+            Err(_) => Err(ExecError::Busy {
+                limit: self.inner.config.max_concurrency,
+                queued_ms: 0,
+            }),
+        }
+    }
+
     fn slot(&self, permit: OwnedSemaphorePermit, queued_ms: u64) -> Slot {
         let index = self.inner.free().pop();
         // INVARIANT (free list): a held permit guarantees a free index.

@@ -150,7 +150,6 @@ impl<M: Message> Handle<M> {
     }
 
     /// The current live cell, if any (crate-internal: tests and supervisors).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn current_cell(&self) -> Option<ActorCell> {
         self.slot.borrow().cell.clone()
     }
