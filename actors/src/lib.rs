@@ -2,5 +2,6 @@
 
 pub mod conversation;
 pub mod ids;
+pub mod journal;
 pub mod supervision;
 pub mod telemetry;
