@@ -83,6 +83,28 @@ fn appends(c: &mut Criterion) {
             });
         });
     }
+    // A full group: one append of 256 entries, one transaction (the writer's best case).
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("256_entries_per_append", |b| {
+        b.iter_custom(|iters| {
+            let r = round.fetch_add(1, Ordering::Relaxed);
+            rt.block_on(async {
+                let id = ConversationId::parse(&format!("bench-batch-{r}")).expect("id");
+                let started = Instant::now();
+                for i in 0..iters {
+                    let batch = (1..=256)
+                        .map(|k| {
+                            let seq = i * 256 + k;
+                            entry(&id, seq, Signal::user_message(format!("append {seq}")))
+                        })
+                        .collect();
+                    journal.append_signals(batch).await.expect("append");
+                }
+                started.elapsed()
+            })
+        });
+    });
+    group.throughput(Throughput::Elements(1));
     // Baseline: the same row into the same table and indexes, committed inline on one rusqlite
     // connection (no thread hop, no savepoint, no group commit), to separate SQLite's cost from
     // the journal's.
