@@ -306,10 +306,15 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     .map_err(|e| JournalError::sqlite(path, &e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| JournalError::sqlite(path, &e))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
+/// Prepared statements kept per connection (the writer uses a few dozen distinct ones).
+const STATEMENT_CACHE: usize = 64;
+
 fn set_connection_pragmas(conn: &Connection, sync: super::JournalSync) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::SqliteFailure(
