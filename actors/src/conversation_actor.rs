@@ -58,7 +58,7 @@ mod work;
 pub use actor::{
     ConversationActor, ConversationActorState, ConversationArgs, DEFAULT_CALL_TIMEOUT,
 };
-pub use error::ConversationError;
+pub use error::{ConversationError, ConversationResult};
 pub use handle::{ConversationHandle, QUERY_TIMEOUT};
 pub use msg::{
     ConversationActorDiagnostics, ConversationMsg, ConversationSnapshot, ConversationStateView,

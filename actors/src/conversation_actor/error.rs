@@ -7,6 +7,9 @@ use serde_json::Value;
 use crate::ids::ConversationId;
 use crate::supervision::{HandleError, SupervisorError};
 
+/// Result of a conversation call.
+pub type ConversationResult<T> = std::result::Result<T, ConversationError>;
+
 /// Why a conversation call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "code")]

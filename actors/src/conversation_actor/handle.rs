@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::actor::DEFAULT_CALL_TIMEOUT;
-use super::error::ConversationError;
+use super::error::{ConversationError, ConversationResult};
 use super::msg::{
     ConversationActorDiagnostics, ConversationMsg, ConversationSnapshot, ConversationStateView,
     SignalAck, StopReason,
@@ -49,7 +49,7 @@ impl ConversationHandle {
 
     /// Waits (≤ the registry's retry wait, 1 s) for an actor newer than generation `after`;
     /// returns its generation.
-    pub async fn wait_restarted(&self, after: u64) -> Result<u64, ConversationError> {
+    pub async fn wait_restarted(&self, after: u64) -> ConversationResult<u64> {
         self.handle
             .wait_ready_after(after)
             .await
@@ -60,7 +60,7 @@ impl ConversationHandle {
         &self,
         build: impl Fn(ractor::RpcReplyPort<R>) -> ConversationMsg,
         timeout: Duration,
-    ) -> Result<R, ConversationError> {
+    ) -> ConversationResult<R> {
         self.handle
             .call(build, Some(timeout))
             .await
@@ -73,7 +73,7 @@ impl ConversationHandle {
         &self,
         signal: Signal,
         timeout: Option<Duration>,
-    ) -> Result<ConversationSnapshot, ConversationError> {
+    ) -> ConversationResult<ConversationSnapshot> {
         let timeout = timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
         self.ask(
             |reply| ConversationMsg::Call {
@@ -87,7 +87,7 @@ impl ConversationHandle {
     }
 
     /// `conversation_cast`: appends an external signal; returns once it is durably applied.
-    pub async fn cast(&self, signal: Signal) -> Result<SignalAck, ConversationError> {
+    pub async fn cast(&self, signal: Signal) -> ConversationResult<SignalAck> {
         self.ask(
             |reply| ConversationMsg::Cast {
                 signal: signal.clone(),
@@ -99,13 +99,13 @@ impl ConversationHandle {
     }
 
     /// `conversation_state`.
-    pub async fn state(&self) -> Result<ConversationStateView, ConversationError> {
+    pub async fn state(&self) -> ConversationResult<ConversationStateView> {
         self.ask(|reply| ConversationMsg::State { reply }, QUERY_TIMEOUT)
             .await
     }
 
     /// `conversation_projection` over the live state.
-    pub async fn projection(&self, key: ProjectionKey) -> Result<Projection, ConversationError> {
+    pub async fn projection(&self, key: ProjectionKey) -> ConversationResult<Projection> {
         self.ask(
             |reply| ConversationMsg::Projection { key, reply },
             QUERY_TIMEOUT,
@@ -114,7 +114,7 @@ impl ConversationHandle {
     }
 
     /// `conversation_diagnostics`.
-    pub async fn diagnostics(&self) -> Result<ConversationActorDiagnostics, ConversationError> {
+    pub async fn diagnostics(&self) -> ConversationResult<ConversationActorDiagnostics> {
         self.ask(
             |reply| ConversationMsg::Diagnostics { reply },
             QUERY_TIMEOUT,
@@ -126,7 +126,7 @@ impl ConversationHandle {
     pub async fn subscribe(
         &self,
         from_seq: Option<u64>,
-    ) -> Result<ConversationSubscription, ConversationError> {
+    ) -> ConversationResult<ConversationSubscription> {
         self.ask(
             |reply| ConversationMsg::Subscribe { from_seq, reply },
             QUERY_TIMEOUT,
@@ -136,7 +136,7 @@ impl ConversationHandle {
 
     /// Stops the conversation for good (cancel, `conversation.stopped`, subscriptions end). The
     /// supervisor removes the child shortly after the answer.
-    pub async fn stop(&self, reason: StopReason) -> Result<(), ConversationError> {
+    pub async fn stop(&self, reason: StopReason) -> ConversationResult<()> {
         self.ask(
             |reply| ConversationMsg::Stop { reason, reply },
             QUERY_TIMEOUT,
@@ -146,7 +146,7 @@ impl ConversationHandle {
 
     /// **Failure injection** (tests, runbook): makes the actor panic; the supervisor restarts
     /// it from the journal. Fails when no actor is live.
-    pub fn crash(&self) -> Result<(), ConversationError> {
+    pub fn crash(&self) -> ConversationResult<()> {
         self.handle
             .try_cast(ConversationMsg::Crash)
             .map_err(|e| ConversationError::from_handle(e, &self.id))

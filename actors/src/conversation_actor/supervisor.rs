@@ -23,10 +23,14 @@ use super::msg::StopReason;
 use crate::conversation::{ConversationEvent, Signal, SignalType};
 use crate::ids::CorrelationId;
 use crate::supervision::{
-    ChildRegistry, ChildSpec, Intensity, OnExceeded, OnExceededAction, RestartPolicy, Supervisor,
-    SupervisorConfig, SupervisorEvent, SupervisorHandle, SupervisorObserver,
+    ChildRegistry, ChildSpec, Handle, Intensity, OnExceeded, OnExceededAction, RestartPolicy,
+    Supervisor, SupervisorConfig, SupervisorEvent, SupervisorHandle, SupervisorMsg,
+    SupervisorObserver,
 };
 use crate::telemetry::EventName;
+
+/// How long a start request waits for the supervisor (registering and restoring included).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A conversation's own intensity: 3 restarts in 10 s, then it stops alone.
 pub fn conversation_intensity() -> Intensity {
@@ -158,6 +162,37 @@ impl ConversationDirectory {
             .start_child(child_spec(args))
             .await
             .map_err(|e| ConversationError::from_supervisor(e, &id))?;
+        self.live.insert(id.to_string(), weak);
+        Ok(ConversationHandle::new(registry, &id))
+    }
+
+    /// [`ConversationDirectory::start`] for a ConversationSupervisor reached through the
+    /// registry (a nested supervisor has no [`SupervisorHandle`]): `supervisor` is
+    /// `registry.handle::<SupervisorMsg>(name)`. The start request is retried once if the
+    /// supervisor is restarting (a retry that finds the child started reports
+    /// `conversation_already_started`).
+    pub async fn start_in(
+        &self,
+        supervisor: &Handle<SupervisorMsg>,
+        registry: &ChildRegistry,
+        args: ConversationArgs,
+    ) -> Result<ConversationHandle, ConversationError> {
+        let id = args.config.conversation_id.clone();
+        let args = Arc::new(args);
+        let weak = Arc::downgrade(&args);
+        let spec = child_spec(args);
+        let started = supervisor
+            .call(
+                |reply| SupervisorMsg::StartChild {
+                    spec: spec.clone(),
+                    reply,
+                },
+                Some(START_TIMEOUT),
+            )
+            .await
+            .map_err(|e| ConversationError::from_handle(e, &id))?;
+        drop(spec);
+        started.map_err(|e| ConversationError::from_supervisor(e, &id))?;
         self.live.insert(id.to_string(), weak);
         Ok(ConversationHandle::new(registry, &id))
     }

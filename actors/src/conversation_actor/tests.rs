@@ -818,3 +818,151 @@ async fn a_journaled_conversation_is_restored_on_start() {
     assert_eq!(err.code(), "conversation_start_failed");
     fx.shutdown().await;
 }
+
+#[test]
+fn specs_follow_the_restart_table() {
+    let dir = ConversationDirectory::new();
+    let cfg = dir.supervisor_config("convs", None);
+    assert_eq!(cfg.intensity, conversation_supervisor_intensity());
+    assert_eq!(
+        (cfg.intensity.max_restarts, cfg.intensity.window_ms),
+        (10, 10_000)
+    );
+    assert!(cfg.observer.is_some());
+    let i = conversation_intensity();
+    assert_eq!((i.max_restarts, i.window_ms), (3, 10_000));
+}
+
+#[tokio::test]
+async fn a_nested_conversation_supervisor_starts_initial_and_dynamic_conversations() {
+    let fx = Fixture::new("nested").await;
+    let directory = ConversationDirectory::new();
+    let registry = fx.registry.clone();
+    let (store, runner, telemetry) = (fx.store.clone(), fx.runner.clone(), fx.telemetry.clone());
+    let initial = move || {
+        let config = crate::conversation::ConversationConfig::new(
+            ProjectId::parse("proj").unwrap(),
+            ConversationId::parse("conv-initial").unwrap(),
+        );
+        let mut args = ConversationArgs::new(
+            config,
+            store.clone(),
+            Arc::new(runner.clone()),
+            Arc::new(ScriptedModel::new()),
+            telemetry.clone(),
+        );
+        args.restore = true; // the runtime restores what the journal holds
+        vec![args]
+    };
+    let project = crate::supervision::Supervisor::start(
+        crate::supervision::SupervisorConfig::new("nested-project"),
+        crate::supervision::SupervisorArgs {
+            children: vec![directory.supervisor_spec(
+                "conversations",
+                registry.clone(),
+                None,
+                initial,
+            )],
+            registry: registry.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(directory.is_live("conv-initial"));
+    let first = ConversationHandle::new(&registry, &ConversationId::parse("conv-initial").unwrap());
+    assert!(
+        first
+            .call(Signal::user_message("hi"), None)
+            .await
+            .unwrap()
+            .settled
+    );
+    let sup = registry.handle::<crate::supervision::SupervisorMsg>("conversations");
+    let dynamic = directory
+        .start_in(
+            &sup,
+            &registry,
+            fx.args(fx.config("conv-dynamic"), scripted_model()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        dynamic
+            .call(Signal::user_message("hey"), None)
+            .await
+            .unwrap()
+            .settled
+    );
+    assert_eq!(directory.live_ids(), vec!["conv-dynamic", "conv-initial"]);
+    let err = directory
+        .start_in(
+            &sup,
+            &registry,
+            fx.args(fx.config("conv-dynamic"), scripted_model()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conversation_already_started");
+    project.stop("test_done").await;
+    fx.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn internal_results_the_journal_keeps_refusing_end_in_a_rebuild() {
+    let fx = Fixture::new("backlog").await;
+    let h = fx.start("conv-backlog", scripted_model(), |_| {}).await;
+    h.cast(scripted("gate", json!({"tool_calls": [{"name": "gated"}]})))
+        .await
+        .unwrap();
+    state_until(&h, |s| s.snapshot.pending_tool_calls.len() == 1).await;
+    let g = h.generation();
+    // The tool result is refused by the first try and all 8 retries: the actor fails and is
+    // rebuilt from the journal, where the call is still pending — so it is interrupted.
+    fx.store.fail_appends(9);
+    fx.runner.release(1);
+    let s = state_until(&h, |s| s.restored).await;
+    assert!(h.generation() > g);
+    assert_eq!(s.snapshot.status, Status::Idle);
+    assert_eq!(s.run_history.last().unwrap().status, "interrupted");
+    let types = fx.store.types("conv-backlog");
+    assert!(!types.contains(&"tool.completed".to_owned()));
+    assert_eq!(types.last().unwrap(), "run.closed");
+    fx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_subscription_backfills_a_gap_and_reports_an_unreadable_journal_as_lagged() {
+    let store = Arc::new(fakes::MemStore::default());
+    let id = ConversationId::parse("conv-gap").unwrap();
+    let project = ProjectId::parse("proj").unwrap();
+    let entry = |seq: u64, kind: SignalType| ConversationEvent {
+        project_id: project.clone(),
+        conversation_id: id.clone(),
+        seq,
+        signal: Signal::new(kind, json!({})),
+    };
+    let entries: Vec<_> = (1..=6).map(|s| entry(s, SignalType::UserMessage)).collect();
+    store.seed(entries.clone());
+    let hub = subscription::Hub::default();
+    // Subscribed at seq 2; entries 3 and 4 were journaled but never published.
+    let mut sub =
+        ConversationSubscription::new(store.clone(), id.clone(), None, hub.subscribe(), 2, None);
+    hub.publish(&entries[4..6]);
+    let stopped = entry(7, SignalType::Stopped);
+    hub.publish([&stopped]);
+    let got: Vec<u64> = sub.by_ref().map(|r| r.unwrap().seq).collect().await;
+    assert_eq!(
+        got,
+        vec![3, 4, 5, 6, 7],
+        "back-filled, then ended after the stop"
+    );
+    // A replay the journal refuses is reported as missed entries, then the stream goes live.
+    store.fail_loads(1);
+    let mut sub =
+        ConversationSubscription::new(store, id.clone(), None, hub.subscribe(), 6, Some(1));
+    assert_eq!(sub.recv().await.unwrap(), Err(Lagged { missed: 6 }));
+    hub.publish([&entry(7, SignalType::UserMessage)]);
+    assert_eq!(sub.recv().await.unwrap().unwrap().seq, 7);
+    hub.close();
+    assert!(sub.recv().await.is_none());
+}

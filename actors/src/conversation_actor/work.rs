@@ -209,10 +209,20 @@ async fn model_task(
     }
     let started = Instant::now();
     let timeout_ms = req.timeout_ms;
+    // The request's identity without its (possibly 1 MiB) messages, for the signals.
+    let mut req = req;
+    let (messages, tools) = (
+        std::mem::take(&mut req.messages),
+        std::mem::take(&mut req.tools),
+    );
+    let meta = req.clone();
+    req.messages = messages;
+    req.tools = tools;
+    let req_meta = &meta;
     let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
     let call = tokio::time::timeout(
         Duration::from_millis(timeout_ms),
-        client.complete(req.clone(), DeltaSink::new(tx)),
+        client.complete(req, DeltaSink::new(tx)),
     );
     tokio::pin!(call);
     let mut index = 0u64;
@@ -221,7 +231,7 @@ async fn model_task(
             .into_iter()
             .map(|d| {
                 *index += 1;
-                delta_signal(&req, d, *index - 1)
+                delta_signal(req_meta, d, *index - 1)
             })
             .collect();
         let _ = myself.send_message(ConversationMsg::internal(Internal::Signals {
@@ -257,12 +267,12 @@ async fn model_task(
         })
     });
     let report = ModelReport {
-        run_id: req.run_id.clone(),
-        step: req.step,
+        run_id: meta.run_id.clone(),
+        step: meta.step,
         attempt,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    let signals = response_signals(&req, &[], result);
+    let signals = response_signals(&meta, &[], result);
     let _ = myself.send_message(ConversationMsg::internal(Internal::Signals {
         signals,
         report: Some(report),
