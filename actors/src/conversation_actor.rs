@@ -37,6 +37,13 @@
 //! tokens fired). The subscriber hub lives in the shared start arguments, so subscriptions
 //! continue across the restart.
 //!
+//! **Figures** (`cargo bench -p codeward-actors --bench conversation`, release, 2 cores):
+//! idle conversation 11.1 kB of heap when started (≈ 7.4 kB of it is ractor's own per-actor
+//! cost), 20.0 kB after one exchange (the reducer keeps ≈ 1 kB per timeline entry); crash →
+//! answered by the rebuilt conversation ≈ 70 µs (6-entry journal); `call` round trip of a user
+//! message with full windows ≈ 180 µs with a 16 KiB LLM history, ≈ 3.8 ms with a full 1 MiB one
+//! (the history is cloned into every model request by `ModelRequest::for_state`).
+//!
 //! Files: `ports.rs` (store and runner ports), `msg.rs` (messages and answers), `actor.rs`
 //! (start, dispatch, the write-ahead step), `checkpoint.rs` (undo without cloning), `work.rs`
 //! (model and tool tasks), `subscription.rs` (hub and stream), `handle.rs`
