@@ -1,8 +1,8 @@
 //! Conversations, pure core: the signal envelope, the reducer `step(state, input) -> (state,
 //! effects)`, projections and the model-client contract with its scripted implementation.
 //!
-//! No actor lives here yet: the `ConversationActor` (journal, executor and subscriptions wired
-//! in) is assembled by the runtime on top of [`step`]. Files: `signal.rs` (envelope and types),
+//! The actor that drives it (journal, tools, model, subscriptions) is
+//! [`crate::conversation_actor`]. Files: `signal.rs` (envelope and types),
 //! `state.rs` (data), `machine.rs` (the reducer and its invariants), `projection.rs`,
 //! `model.rs`, `restore.rs` (journal replay), `tests.rs` (scenario and property tests).
 
@@ -17,6 +17,7 @@ mod tests;
 
 pub use machine::{
     Effect, FINISHED_SUBAGENTS_LIMIT, Input, RUN_HISTORY_LIMIT, check_invariants, step,
+    step_in_place,
 };
 pub use model::{
     DeltaSink, ModelClient, ModelError, ModelRequest, ModelResponse, ModelTool, ScriptedModel,

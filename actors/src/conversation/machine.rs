@@ -3,8 +3,8 @@
 //! Every applied signal — the input's and the ones the reducer derives (`run.opened`,
 //! `llm.requested`, `run.closed`, `tool.cancelled`, `resume.rejected`, `queue.overflow`,
 //! `run.resumed`, `tool.failed{tool_not_exposed}`) — gets the next conversation seq and is
-//! returned as [`Effect::Applied`], in seq order; the actor journals those (write-ahead: it steps
-//! a clone and commits the state after the append) and pushes them to subscribers. Other effects
+//! returned as [`Effect::Applied`], in seq order; the actor journals those (write-ahead: it commits
+//! the step only after the append, see `crate::conversation_actor`) and pushes them to subscribers. Other effects
 //! ask the actor to call the model, submit or cancel tool calls, stop sub-agents or schedule a
 //! drain pass. No I/O, no clock: instants come from the signals' `at_ms`.
 
@@ -111,19 +111,26 @@ pub enum Effect {
 
 /// Applies one input. Pure: same state and input, same result.
 pub fn step(mut state: ConversationState, input: Input) -> (ConversationState, Vec<Effect>) {
+    let fx = step_in_place(&mut state, input);
+    (state, fx)
+}
+
+/// [`step`] on a borrowed state: the same transition, without moving the state (the actor keeps
+/// its state in place and undoes a step whose journal append failed).
+pub fn step_in_place(state: &mut ConversationState, input: Input) -> Vec<Effect> {
     let mut fx = Vec::new();
     match input {
-        Input::External(sig) if sig.kind.is_external() => enqueue(&mut state, sig, &mut fx),
-        Input::External(sig) | Input::Internal(sig) => apply_deduped(&mut state, sig, &mut fx),
-        Input::Drain => drain(&mut state, &mut fx),
+        Input::External(sig) if sig.kind.is_external() => enqueue(state, sig, &mut fx),
+        Input::External(sig) | Input::Internal(sig) => apply_deduped(state, sig, &mut fx),
+        Input::Drain => drain(state, &mut fx),
         Input::ToolStarted { tool_call_id } => {
             if let Some(call) = state.pending_tool_calls.get_mut(&tool_call_id) {
                 call.state = PendingState::Running;
             }
         }
     }
-    debug_assert_eq!(check_invariants(&state), Ok(()));
-    (state, fx)
+    debug_assert_eq!(check_invariants(state), Ok(()));
+    fx
 }
 
 /// The invariants every reachable state satisfies (checked by the property tests, and by
