@@ -20,6 +20,7 @@
 //! | watcher | transient | — | counts toward project | nothing; one reload on restart |
 
 pub(crate) mod assets;
+pub(crate) mod conversations;
 pub(crate) mod diagnostics;
 mod projects;
 pub(crate) mod tools;
@@ -43,7 +44,7 @@ use crate::project::{ProjectRuntime, SecretValues};
 
 pub(crate) struct EngineInner {
     pub config: EngineConfig,
-    pub model_clients: HashMap<String, Arc<dyn ModelClient>>,
+    pub model_clients: Arc<HashMap<String, Arc<dyn ModelClient>>>,
     pub projects: DashMap<ProjectId, Arc<ProjectRuntime>>,
     /// (canonical root, data dir) → project id, for `root_in_use`.
     pub roots: DashMap<(PathBuf, PathBuf), ProjectId>,
@@ -110,7 +111,7 @@ impl Engine {
         let started_at_ms = config.clock.now_ms();
         let inner = Arc::new(EngineInner {
             config,
-            model_clients,
+            model_clients: Arc::new(model_clients),
             projects: DashMap::new(),
             roots: DashMap::new(),
             telemetry_stores: DashMap::new(),

@@ -119,6 +119,11 @@ pub(crate) struct ProjectRuntime {
     pub os_network_enforced: bool,
     pub failure: Mutex<Option<String>>,
     pub alerts: codeward_actors::telemetry::AlertRouter,
+    pub journal: codeward_actors::journal::JournalHandle,
+    pub directory: codeward_actors::conversation_actor::ConversationDirectory,
+    pub self_ref: Arc<std::sync::OnceLock<std::sync::Weak<ProjectRuntime>>>,
+    pub model_clients:
+        Arc<std::collections::HashMap<String, Arc<dyn codeward_actors::conversation::ModelClient>>>,
 }
 
 impl ProjectRuntime {

@@ -49,3 +49,55 @@ async fn run_tool_allowed_and_denied() {
     );
     engine.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_conversation_with_tool_call_and_restore() {
+    use codeward::{ConversationOptions, Signal, TimelineQuery};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello world").unwrap();
+    let engine = Engine::start(EngineConfig::default()).await.unwrap();
+    let p = engine
+        .start_project(dir.path(), ProjectOptions::default())
+        .await
+        .unwrap();
+    let c = engine
+        .start_conversation(&p, ConversationOptions::default().with_id("conv-smoke"))
+        .await
+        .unwrap();
+    let mut msg = Signal::user_message("read it");
+    msg.data.insert(
+        "script".into(),
+        json!({"tool_calls": [{"name": "fs.read", "args": {"path": "hello.txt"}}]}),
+    );
+    let snap = engine
+        .conversation_call(&p, &c, msg, Some(std::time::Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(snap.settled, "{snap:?}");
+    let state = engine.conversation_state(&p, &c).await.unwrap();
+    assert_eq!(state.run_history.len(), 1);
+    assert_eq!(state.run_history[0].status, "completed");
+    let timeline = engine
+        .incident_timeline(&p, &c, TimelineQuery::default())
+        .await
+        .unwrap();
+    let events: Vec<&str> = timeline.entries.iter().map(|e| e.event.as_str()).collect();
+    assert!(
+        events.contains(&"conversation.tool.completed"),
+        "{events:?}"
+    );
+    assert!(events.contains(&"policy.allowed"), "{events:?}");
+    // A restart of the project restores the conversation from the journal.
+    engine.stop_project(&p).await.unwrap();
+    let p = engine
+        .start_project(dir.path(), ProjectOptions::default())
+        .await
+        .unwrap();
+    let state = engine.conversation_state(&p, &c).await.unwrap();
+    assert_eq!(
+        state.snapshot.last_seq,
+        snap.last_seq + 1,
+        "stop entry journaled"
+    );
+    engine.shutdown().await.unwrap();
+}

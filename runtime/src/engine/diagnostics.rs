@@ -176,7 +176,7 @@ impl Engine {
         };
         let health = &telemetry.health;
         let mut conversations: Vec<Value> =
-            crate::engine::tools::conversation_diagnostics_all(&project).await;
+            crate::engine::conversations::diagnostics_all(&project).await;
         conversations.sort_by(|a, b| {
             a["conversation_id"]
                 .as_str()
@@ -258,7 +258,7 @@ impl Engine {
                 "recent_errors": telemetry.recent_errors,
                 "ring_overflows": telemetry.ring_overflows,
             })),
-            journal: crate::engine::tools::journal_diagnostics(&project).await,
+            journal: crate::engine::conversations::journal_diagnostics(&project).await,
             supervision,
             conversations,
         };
@@ -304,7 +304,7 @@ impl Engine {
             uptime_ms: u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             projects: counts,
             os_sandbox: json!({ "landlock_abi": probe.landlock_abi, "available": probe.available }),
-            journals_ok: true,
+            journals_ok: self.inner.projects.iter().all(|p| !p.journal.is_failing()),
             telemetry_dropped_total: dropped,
         }
     }

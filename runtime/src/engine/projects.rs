@@ -232,6 +232,9 @@ impl Engine {
                 "root_path": project.root, "data_dir": project.data_dir,
             }),
         ));
+        if project.options.restore_conversations {
+            crate::engine::conversations::restore_all(&project).await;
+        }
         Ok(id)
     }
 
@@ -282,6 +285,18 @@ impl Engine {
         })?;
         let policy_slot = Arc::new(watch::channel(Arc::new(policy_set)).0);
         let registry = ChildRegistry::new();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let telemetry = TelemetryHandle::new(
+            &registry,
+            names::TELEMETRY,
+            TELEMETRY_CAPACITY,
+            dropped.clone(),
+        );
+        // Journal (quick_check at open; corruption per `journal_on_corruption`).
+        let store_cell: Arc<std::sync::OnceLock<codeward_actors::telemetry::SharedStore>> =
+            Arc::new(std::sync::OnceLock::new());
+        let journal = open_journal(inner, id, &opts, &state_dir, &telemetry, &store_cell).await?;
+        let start_seq = journal.max_event_seq().await.unwrap_or(0);
         let telemetry_store = inner
             .telemetry_stores
             .entry(id.clone())
@@ -296,17 +311,11 @@ impl Engine {
                         timeout_alert_threshold: opts.tool_timeout_alert_threshold,
                         timeout_alert_window_ms: opts.tool_timeout_alert_window_ms,
                     },
-                    0,
+                    start_seq,
                 )))
             })
             .clone();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let telemetry = TelemetryHandle::new(
-            &registry,
-            names::TELEMETRY,
-            TELEMETRY_CAPACITY,
-            dropped.clone(),
-        );
+        let _ = store_cell.set(telemetry_store.clone());
         let secrets = inner.secrets.clone();
         let redactor: codeward_actors::telemetry::Redactor =
             Arc::new(move |v: &serde_json::Value| secrets.redactor().redact(v));
@@ -316,6 +325,12 @@ impl Engine {
             .with_router(router.clone())
             .with_clock(Arc::new(move || clock_fn.now_ms()));
         tconfig.dropped = dropped;
+        let journal_sink = journal.clone();
+        tconfig = tconfig.with_observer(Arc::new(
+            move |rec: &codeward_actors::telemetry::RecordedEvent| {
+                journal_sink.append_events(vec![rec.clone()]);
+            },
+        ));
         let asset_store = AssetStore::new(
             &data_dir,
             LoadOptions {
@@ -348,6 +363,25 @@ impl Engine {
                 .map_err(|name| failed("actors", format!("duplicate tool name `{name}`")))?,
         );
         let root_dir = Arc::new(RootDir::open(root).map_err(|e| failed("layout", e))?);
+        let self_ref: Arc<std::sync::OnceLock<std::sync::Weak<ProjectRuntime>>> =
+            Arc::new(std::sync::OnceLock::new());
+        let directory = codeward_actors::conversation_actor::ConversationDirectory::new();
+        let conversations_spec = {
+            let self_ref = self_ref.clone();
+            directory.supervisor_spec(
+                names::CONVERSATIONS,
+                registry.clone(),
+                Some(observer.clone()),
+                move || {
+                    self_ref
+                        .get()
+                        .and_then(std::sync::Weak::upgrade)
+                        .map(|p| crate::engine::conversations::restart_args(&p))
+                        .unwrap_or_default()
+                },
+            )
+        };
+        let journal_spec = codeward_actors::journal::journal_child_spec(names::JOURNAL, &journal);
         let children = {
             let policy_inputs = Arc::new(PolicyInputs {
                 options: Mutex::new(opts.policy.clone()),
@@ -359,6 +393,7 @@ impl Engine {
             let policy_slot = policy_slot.clone();
             move || -> Vec<ChildSpec> {
                 vec![
+                    journal_spec.clone(),
                     TelemetryActor::child_spec(names::TELEMETRY, tconfig.clone(), tstore.clone()),
                     PolicyActor::child_spec(
                         names::POLICY,
@@ -371,6 +406,7 @@ impl Engine {
                         telemetry.clone(),
                     ),
                     executor_spec.clone(),
+                    conversations_spec.clone(),
                 ]
             }
         };
@@ -383,11 +419,15 @@ impl Engine {
             registry.clone(),
             children,
         );
-        inner
+        let started = inner
             .supervisor
             .start_child(spec)
             .await
-            .map_err(|e| failed("actors", e))?;
+            .map_err(|e| failed("actors", e));
+        if let Err(e) = started {
+            let _ = journal.close().await;
+            return Err(e);
+        }
         let project_sup = inner.registry.supervisor(&sup_name);
         let catalog = Catalog::build(&statics, asset_store.snapshot());
         let project = Arc::new(ProjectRuntime {
@@ -421,12 +461,19 @@ impl Engine {
             os_network_enforced: probe.net,
             failure: Mutex::new(None),
             alerts: router,
+            journal: journal.clone(),
+            directory,
+            self_ref: self_ref.clone(),
+            model_clients: inner.model_clients.clone(),
         });
+        let _ = self_ref.set(Arc::downgrade(&project));
         let teardown = |e: Error| {
             let sup = inner.supervisor.clone();
             let name = sup_name.clone();
+            let journal = journal.clone();
             async move {
                 let _ = sup.stop_child(&name).await;
+                let _ = journal.close().await;
                 e
             }
         };
@@ -539,7 +586,11 @@ pub(crate) async fn stop(inner: &Arc<EngineInner>, id: &ProjectId, reason: &str)
         if let (Some(sup), true) = (&sup, project.watcher.is_some()) {
             let _ = sup.stop_child(names::WATCHER).await;
         }
-        crate::engine::tools::stop_conversations(&project, "project_stopped").await;
+        crate::engine::conversations::stop_all(
+            &project,
+            codeward_actors::conversation_actor::StopReason::ProjectStopped,
+        )
+        .await;
         // In-flight calls get a grace period, then their trees are killed.
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         while project.executor.in_flight() > 0 && tokio::time::Instant::now() < deadline {
@@ -556,6 +607,7 @@ pub(crate) async fn stop(inner: &Arc<EngineInner>, id: &ProjectId, reason: &str)
         json!({ "reason": if was_failed { "failed" } else { reason } }),
     ));
     let _ = tokio::time::timeout(Duration::from_secs(2), project.telemetry.flush()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), project.journal.close()).await;
     project
         .telemetry_store
         .lock()
@@ -619,4 +671,82 @@ pub(crate) fn on_engine_event(inner: &Arc<EngineInner>, ev: &SupervisorEvent) {
     for rec in &recorded {
         project.alerts.consider(rec);
     }
+}
+
+/// Opens the project journal, wiring its notices into telemetry and health.
+async fn open_journal(
+    inner: &EngineInner,
+    id: &ProjectId,
+    opts: &EffectiveOptions,
+    state_dir: &Path,
+    telemetry: &TelemetryHandle,
+    store: &Arc<std::sync::OnceLock<codeward_actors::telemetry::SharedStore>>,
+) -> Result<codeward_actors::journal::JournalHandle> {
+    use crate::options::{JournalOnCorruption, JournalSync as OptSync};
+    use codeward_actors::journal::{
+        JournalConfig, JournalHandle, JournalNotice, JournalSync, OnCorruption,
+    };
+    let clock = inner.config.clock.clone();
+    let (t, cell) = (telemetry.clone(), store.clone());
+    let observer = Arc::new(move |notice: &JournalNotice| {
+        let failing = |reason: Option<&str>| {
+            if let Some(store) = cell.get() {
+                store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .set_failing("journal", reason);
+            }
+        };
+        let (name, payload) = match notice {
+            JournalNotice::WriteFailed {
+                reason,
+                dropped_events,
+            } => {
+                failing(Some(reason));
+                (
+                    EventName::JournalWriteFailed,
+                    json!({ "reason": reason, "dropped_events": dropped_events }),
+                )
+            }
+            JournalNotice::WriteRecovered => {
+                failing(None);
+                return;
+            }
+            JournalNotice::Compacted(r) => (
+                EventName::JournalCompacted,
+                serde_json::to_value(r).unwrap_or_default(),
+            ),
+            JournalNotice::BackupCompleted(r) => (
+                EventName::JournalBackupCompleted,
+                serde_json::to_value(r).unwrap_or_default(),
+            ),
+            JournalNotice::IntegrityFailed(r) => (
+                EventName::JournalIntegrityFailed,
+                serde_json::to_value(r).unwrap_or_default(),
+            ),
+        };
+        t.record(TelemetryEvent::new(name, payload));
+    });
+    let config = JournalConfig::new(state_dir.join("journal.sqlite"), id.clone())
+        .with_sync(match opts.journal_sync {
+            OptSync::Full => JournalSync::Full,
+            _ => JournalSync::Normal,
+        })
+        .with_on_corruption(match opts.journal_on_corruption {
+            JournalOnCorruption::Fail => OnCorruption::Fail,
+            _ => OnCorruption::Quarantine,
+        })
+        .with_retention(opts.journal_retention_days, opts.journal_max_bytes)
+        .with_clock(Arc::new(move || clock.now_ms()))
+        .with_observer(observer);
+    let (journal, report) = JournalHandle::open(config)
+        .await
+        .map_err(|e| failed("journal", e))?;
+    if let Some(moved) = &report.quarantined {
+        telemetry.record(TelemetryEvent::new(
+            EventName::JournalIntegrityFailed,
+            json!({ "check": "quick", "action": "quarantine", "moved_to": moved }),
+        ));
+    }
+    Ok(journal)
 }

@@ -1,8 +1,6 @@
 //! The tool calls of the facade: `list_tools`, `run_tool`, `explain_tool_call` and the
 //! protocol gate for front ends (SPEC §2.2, §4, §5.8, §7.1).
 
-use std::sync::Arc;
-
 use codeward_actors::ids::ProjectId;
 use codeward_actors::telemetry::{EventName, TelemetryEvent};
 use codeward_tools::ToolSpec;
@@ -82,26 +80,4 @@ fn early_failure(p: &ProjectId, call: &ToolCall, error: Error) -> ToolFailure {
         duration_ms: 0,
         error,
     }
-}
-
-/// Stops every live conversation of a project (conversation actors arrive with the
-/// conversation module).
-pub(crate) async fn stop_conversations(project: &Arc<ProjectRuntime>, _reason: &str) {
-    project.conversations.clear();
-}
-
-/// The diagnostics of every live conversation (filled in by the conversation module).
-pub(crate) async fn conversation_diagnostics_all(
-    project: &Arc<ProjectRuntime>,
-) -> Vec<serde_json::Value> {
-    project
-        .conversations
-        .iter()
-        .map(|c| json!({ "conversation_id": c.key().to_string() }))
-        .collect()
-}
-
-/// The journal block of the diagnostics (filled in by the journal module).
-pub(crate) async fn journal_diagnostics(_project: &Arc<ProjectRuntime>) -> serde_json::Value {
-    serde_json::Value::Null
 }
