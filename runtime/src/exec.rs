@@ -1,14 +1,19 @@
 //! The one tool-execution path (SPEC §4). Every call — `Engine::run_tool`, conversations, workflow
 //! steps, and later HTTP and MCP — goes through [`run_call`], in this order:
 //!
-//! 1. normalize name and arguments; 2. correlation and tool-call ids; 3. lookup in the catalog
-//! pinned for this call; 4–9. schema, env, tool rules, network, sandbox paths and sensitive paths
-//! on the policy snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be
-//! resolved) with the decision record and its `policy.*` / `security.*` events; 10. a slot of the
-//! project's executor (bounded FIFO wait); 11. the conversation's quota; 12. execution on the
-//! slot's worker under `min(tool_timeout_ms, meta.timeout_ms)` and a cancellation token (a
-//! command's whole process tree is killed); 13. output and artifact caps; 14. the secret scan
-//! (annotate; redact only with `redact_tool_results`); 15. the reply and its events.
+//! 1. normalize name and arguments;
+//! 2. correlation and tool-call ids;
+//! 3. lookup in the catalog pinned for this call;
+//! 4. to 9. schema, env, tool rules, network, sandbox paths and sensitive paths on the policy
+//!    snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be resolved),
+//!    with the decision record and its `policy.*` / `security.*` events;
+//! 10. a slot of the project's executor (bounded FIFO wait);
+//! 11. the conversation's quota;
+//! 12. execution on the slot under `min(tool_timeout_ms, meta.timeout_ms)` and a cancellation
+//!     token (a command's whole process tree is killed);
+//! 13. output and artifact caps;
+//! 14. the secret scan (annotate; redact only with `redact_tool_results`);
+//! 15. the reply and its events.
 //!
 //! The first failing step ends the call and emits `conversation.tool.failed` (or
 //! `conversation.tool.cancelled`) with `reason` = the error code. Nothing here waits on an actor

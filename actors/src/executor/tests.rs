@@ -125,7 +125,6 @@ async fn panicking_job_restarts_worker_and_pool_keeps_serving() {
             panic!("tool exploded");
         })
         .await
-        .map(|()| ())
         .unwrap_err();
     assert_eq!(
         err,

@@ -105,7 +105,7 @@ pub(crate) fn describe(
     ids: &CallIdsRef<'_>,
 ) -> PolicyDecision {
     let decision_id = DecisionId::generate().to_string();
-    let rec = PolicyDecision {
+    PolicyDecision {
         decision_id,
         at: rfc3339_ms(project.now_ms()),
         project_id: project.id.to_string(),
@@ -128,8 +128,7 @@ pub(crate) fn describe(
         exceptions_used: d.exceptions_used.clone(),
         candidates_checked: d.candidates_checked,
         explain: d.explain.clone(),
-    };
-    rec
+    }
 }
 
 fn event(
