@@ -13,8 +13,19 @@ pub mod options;
 mod project;
 pub mod types;
 
-pub use codeward_actors::conversation::{ModelClient, ScriptedModel, Signal};
+pub use codeward_actors::conversation::{
+    DeltaSink, ModelClient, ModelError, ModelRequest, ModelResponse, ModelTool, Projection,
+    ProjectionKey, ScriptedModel, Signal, SignalType,
+};
+pub use codeward_actors::conversation_actor::{
+    ConversationActorDiagnostics as ConversationDiagnostics, ConversationSnapshot,
+    ConversationStateView as ConversationState, ConversationSubscription, Lagged, SignalAck,
+};
 pub use codeward_actors::ids::{ConversationId, ProjectId};
+pub use codeward_actors::journal::{BackupReport, CompactionReport, IntegrityReport};
+pub use codeward_actors::telemetry::{
+    Alert, AlertError, AlertRoute, AlertSink, ChannelSink, Severity,
+};
 pub use codeward_assets::{Asset, AssetHit, AssetKind, AssetSummary, ReloadReport};
 pub use codeward_tools::ToolSpec;
 pub use config::{
