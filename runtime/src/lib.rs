@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod alerts;
 mod catalog;
 pub mod config;
 mod conversations;
@@ -10,6 +11,7 @@ pub mod options;
 mod project;
 pub mod types;
 
+pub use alerts::{ExecSink, WebhookSink};
 pub use codeward_actors::conversation::{ModelClient, ScriptedModel, Signal};
 pub use codeward_actors::ids::{ConversationId, ProjectId};
 pub use codeward_assets::{Asset, AssetHit, AssetKind, AssetSummary, ReloadReport};
