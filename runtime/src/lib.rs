@@ -3,6 +3,7 @@
 // internal steps pass the same failure along rather than boxing it.
 #![allow(clippy::result_large_err)]
 
+pub mod alerts;
 mod catalog;
 pub mod config;
 mod conversations;
@@ -13,6 +14,7 @@ pub mod options;
 mod project;
 pub mod types;
 
+pub use alerts::{ExecSink, WebhookSink};
 pub use codeward_actors::conversation::{
     DeltaSink, ModelClient, ModelError, ModelRequest, ModelResponse, ModelTool, Projection,
     ProjectionKey, ScriptedModel, Signal, SignalType,
