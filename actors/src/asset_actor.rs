@@ -1,5 +1,5 @@
 //! The `AssetStoreActor` (SPEC §10.3, §13.1): serializes and coalesces reloads of a project's
-//! [`AssetStore`] and turns their reports into telemetry events. The store itself — and with it
+//! [`AssetStore`](codeward_assets::AssetStore) and turns their reports into telemetry events. The store itself — and with it
 //! the last good [`AssetSnapshot`](codeward_assets::AssetSnapshot) — is engine-owned and
 //! published through a `watch` channel, so readers (tool lookups pin a snapshot per call) never
 //! wait on this mailbox and a crash of the actor loses nothing.

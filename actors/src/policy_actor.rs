@@ -1,4 +1,4 @@
-//! The `PolicyActor` (SPEC §5.1, §13.1): owns the project's compiled [`PolicySet`] and
+//! The `PolicyActor` (SPEC §5.1, §13.1): owns the project's compiled [`PolicySet`](codeward_policies::PolicySet) and
 //! publishes it as an immutable `Arc` snapshot through a `tokio::sync::watch` slot that the
 //! engine owns. The hot path reads the slot ([`PolicyHandle::current`]) and never waits on the
 //! mailbox; only changes (recompiling from new options) go through the actor, so they are

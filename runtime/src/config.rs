@@ -1,7 +1,7 @@
 //! `EngineConfig` (SPEC §2.2 `Engine::start`): the operator-level configuration — default
 //! project options (layer 2), the injectable [`Clock`], model clients, tool providers, alert
 //! sinks and routes, trusted roots, env values to redact, and the project id generator.
-//! [`EngineConfig::validate`] refuses duplicates and unknown references with
+//! `EngineConfig::validate` (run by `Engine::start`) refuses duplicates and unknown references with
 //! `invalid_engine_config{reason}`.
 
 use std::collections::BTreeSet;
