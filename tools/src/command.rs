@@ -269,15 +269,15 @@ pub async fn run(
     req: CommandRequest,
     cancel: CancellationToken,
 ) -> Result<CommandOutput, CommandError> {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         linux::run(req, cancel).await
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
     {
         let _ = (req, cancel);
         Err(CommandError::SpawnFailed {
-            message: "command.run needs linux".into(),
+            message: "command.run needs linux on x86_64 or aarch64".into(),
         })
     }
 }
@@ -308,28 +308,24 @@ fn resolve_program(name: &str, path: Option<&str>) -> Result<PathBuf, CommandErr
     })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod linux {
     //! The Linux implementation of [`super::run`].
 
     use std::ffi::CString;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::DirBuilderExt;
-    use std::path::Path;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::unix::pipe;
     use tokio_util::sync::CancellationToken;
 
     use super::output::{self, HeadTail};
     use super::{CommandError, CommandLine, CommandOutput, CommandRequest, resolve_program};
-    use crate::sandbox::reaper::{ChildSpec, STATUS_LEN, StatusMsg, stage};
-    use crate::sandbox::{probe, ruleset, spawner};
-
-    /// How long the reaper gets to finish a kill before its process group is SIGKILLed.
-    const KILL_GRACE: Duration = Duration::from_secs(2);
+    use crate::sandbox::reaper::{ChildSpec, stage};
+    use crate::sandbox::spawner::{self, KILL_GRACE};
+    use crate::sandbox::{probe, ruleset, scratch};
 
     fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CommandError {
         move |source| CommandError::Io { context, source }
@@ -349,131 +345,6 @@ mod linux {
         }
         // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
         Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-    }
-
-    /// Removes the scratch dir when dropped.
-    struct ScratchGuard<'a>(&'a Path);
-
-    impl Drop for ScratchGuard<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(self.0);
-        }
-    }
-
-    fn make_scratch(dir: &Path) -> std::io::Result<()> {
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut b = std::fs::DirBuilder::new();
-        b.mode(0o700);
-        match b.create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        match b.create(dir.join("tmp")) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Owns the reaper: asks it to kill (a byte on, or the close of, the control pipe), kills
-    /// its process group after the grace, and reaps it — in the background if dropped early.
-    struct ReaperGuard {
-        pid: libc::pid_t,
-        control: Option<OwnedFd>,
-        reaped: bool,
-    }
-
-    impl ReaperGuard {
-        fn request_kill(&mut self) {
-            if let Some(fd) = self.control.take() {
-                // SAFETY: writing one byte from a live stack buffer to our pipe end.
-                unsafe { libc::write(fd.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
-            }
-        }
-
-        fn kill_group(&self) {
-            // SAFETY: the reaper is our unreaped child, so its pid (= its pgid, it called
-            // setsid) cannot have been reused.
-            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-        }
-
-        /// Waits for the reaper to exit (a pidfd turns readable), then reaps it; without pidfd
-        /// support, waits on a blocking thread.
-        async fn reap(&mut self) {
-            let pid = self.pid;
-            // SAFETY: pidfd_open on our own unreaped child; returns a new fd or -1.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
-            let waited = match c_int_fd(fd) {
-                // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same for
-                // the AsyncFd's whole life.
-                Some(fd) => match unsafe {
-                    tokio::io::unix::AsyncFd::register_with_interest(fd, Interest::READABLE)
-                } {
-                    Ok(afd) => afd.readable().await.is_ok(),
-                    Err(_) => false,
-                },
-                None => false,
-            };
-            if waited {
-                waitpid_blocking(pid); // exited: returns at once
-            } else {
-                let _ = tokio::task::spawn_blocking(move || waitpid_blocking(pid)).await;
-            }
-            self.reaped = true;
-        }
-    }
-
-    fn c_int_fd(fd: libc::c_long) -> Option<OwnedFd> {
-        let fd = libc::c_int::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-        // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-
-    fn waitpid_blocking(pid: libc::pid_t) {
-        let mut st = 0;
-        // SAFETY: waiting for our own child; `st` is a valid out pointer.
-        while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
-    }
-
-    impl Drop for ReaperGuard {
-        fn drop(&mut self) {
-            if self.reaped {
-                return;
-            }
-            self.request_kill();
-            let pid = self.pid;
-            // Reap off-thread: give the reaper its grace, then kill its group.
-            let _ = std::thread::Builder::new()
-                .name("codeward-reap".into())
-                .spawn(move || {
-                    let start = Instant::now();
-                    loop {
-                        let mut st = 0;
-                        // SAFETY: polling our own child without blocking.
-                        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-                        if r != 0 {
-                            return;
-                        }
-                        if start.elapsed() > KILL_GRACE {
-                            // SAFETY: unreaped child, so the pgid is still the reaper's.
-                            unsafe { libc::kill(-pid, libc::SIGKILL) };
-                            waitpid_blocking(pid);
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                });
-        }
-    }
-
-    async fn read_status(mut rx: pipe::Receiver) -> Option<StatusMsg> {
-        let mut buf = [0u8; STATUS_LEN];
-        rx.read_exact(&mut buf).await.ok()?;
-        StatusMsg::decode(&buf)
     }
 
     enum Stop {
@@ -539,15 +410,16 @@ mod linux {
             .collect::<Result<Vec<_>, _>>()?;
         let cwd_c = cstring("cwd", req.cwd.as_os_str().as_bytes())?;
 
-        make_scratch(&req.scratch_dir).map_err(io("creating the scratch dir"))?;
-        let _scratch = ScratchGuard(&req.scratch_dir);
-        let ruleset = ruleset::build(&req.sandbox, &req.scratch_dir)
-            .map_err(|message| CommandError::SpawnFailed { message })?;
+        let (scratch, prepared) = scratch::Scratch::create(&req.scratch_dir, &req.sandbox)
+            .map_err(io("creating the scratch dir"))?;
+        let ruleset = match prepared {
+            Some(fd) => Some(fd),
+            None => ruleset::build(&req.sandbox, &req.scratch_dir)
+                .map_err(|message| CommandError::SpawnFailed { message })?,
+        };
 
         let (out_r, out_w) = pipe_pair().map_err(io("creating pipes"))?;
         let (err_r, err_w) = pipe_pair().map_err(io("creating pipes"))?;
-        let (status_r, status_w) = pipe_pair().map_err(io("creating pipes"))?;
-        let (control_r, control_w) = pipe_pair().map_err(io("creating pipes"))?;
         let (stdin_child, stdin_ours) = match &req.stdin {
             Some(_) => {
                 let (r, w) = pipe_pair().map_err(io("creating pipes"))?;
@@ -558,36 +430,37 @@ mod linux {
                 (OwnedFd::from(null), None)
             }
         };
-        let spec = ChildSpec::new(
+        let spec = Box::new(ChildSpec::new(
             path_c,
             argv_c,
             envp_c,
             cwd_c,
-            ruleset,
             req.sandbox.rlimits,
-            [stdin_child, out_w, err_w],
-            status_w,
-            control_r,
-        );
+        ));
 
-        let started = Instant::now();
-        let pid = spawner::spawn(spec)
+        let mut reaper = spawner::reaper()
             .await
             .map_err(|e| CommandError::SpawnFailed {
-                message: format!("fork: {e}"),
+                message: format!("reaper: {e}"),
             })?;
-        let mut guard = ReaperGuard {
-            pid,
-            control: Some(control_w),
-            reaped: false,
-        };
+        let started = Instant::now();
+        reaper
+            .start(
+                spec,
+                [stdin_child.as_fd(), out_w.as_fd(), err_w.as_fd()],
+                ruleset.as_ref().map(|fd| fd.as_fd()),
+            )
+            .map_err(|e| CommandError::SpawnFailed {
+                message: format!("reaper handoff: {e}"),
+            })?;
+        // Only the tree holds the child ends from here on, so the pipes reach EOF when it is
+        // gone. The next call's reaper is cloned now, off its hot path.
+        drop((stdin_child, out_w, err_w, ruleset));
+        spawner::refill_warm();
 
         let cap = req.max_output_bytes.max(1);
         let out_rx = pipe::Receiver::from_owned_fd(out_r).map_err(io("stdout pipe"))?;
         let err_rx = pipe::Receiver::from_owned_fd(err_r).map_err(io("stderr pipe"))?;
-        let status_rx = pipe::Receiver::from_owned_fd(status_r).map_err(io("status pipe"))?;
-        let out_task = tokio::spawn(output::drain(out_rx, cap));
-        let err_task = tokio::spawn(output::drain(err_rx, cap));
         if let (Some(w), Some(bytes)) = (stdin_ours, req.stdin) {
             let tx = pipe::Sender::from_owned_fd(w).map_err(io("stdin pipe"))?;
             tokio::spawn(async move {
@@ -597,33 +470,48 @@ mod linux {
             });
         }
 
-        let status = read_status(status_rx);
-        tokio::pin!(status);
+        // One task drives everything: both drains, the reaper's exit, the deadline, cancel.
+        let out_d = output::drain(out_rx, cap);
+        let err_d = output::drain(err_rx, cap);
+        tokio::pin!(out_d, err_d);
+        let (mut out, mut err): (Option<HeadTail>, Option<HeadTail>) = (None, None);
         let deadline = tokio::time::sleep(req.timeout);
-        tokio::pin!(deadline);
+        let grace = tokio::time::sleep(KILL_GRACE);
+        tokio::pin!(deadline, grace);
         let mut stop = None;
-        let mut msg = tokio::select! {
-            biased;
-            m = &mut status => m,
-            () = &mut deadline => { stop = Some(Stop::Timeout); None }
-            () = cancel.cancelled() => { stop = Some(Stop::Cancelled); None }
-        };
-        if stop.is_some() {
-            guard.request_kill();
-            msg = match tokio::time::timeout(KILL_GRACE, &mut status).await {
-                Ok(m) => m,
-                Err(_) => {
-                    guard.kill_group();
-                    status.await
+        let mut group_killed = false;
+        {
+            let exited = reaper.exited();
+            tokio::pin!(exited);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut exited => break,
+                    o = &mut out_d, if out.is_none() => out = Some(o),
+                    e = &mut err_d, if err.is_none() => err = Some(e),
+                    () = &mut deadline, if stop.is_none() => {
+                        stop = Some(Stop::Timeout);
+                        reaper.request_kill();
+                        grace.as_mut().reset(tokio::time::Instant::now() + KILL_GRACE);
+                    }
+                    () = cancel.cancelled(), if stop.is_none() => {
+                        stop = Some(Stop::Cancelled);
+                        reaper.request_kill();
+                        grace.as_mut().reset(tokio::time::Instant::now() + KILL_GRACE);
+                    }
+                    () = &mut grace, if stop.is_some() && !group_killed => {
+                        group_killed = true;
+                        reaper.kill_group();
+                    }
                 }
-            };
+            }
         }
-        if msg.is_none() {
+        if reaper.status().is_none() {
             // The reaper died without reporting (killed from outside): fall back to its
-            // process group.
-            guard.kill_group();
+            // process group (it is not reaped yet, so its pgid is still its own).
+            reaper.kill_group();
         }
-        guard.reap().await;
+        let msg = reaper.reap();
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
         let killed = msg.map_or(0, |m| m.killed);
@@ -652,8 +540,17 @@ mod linux {
         }
 
         // The tree is gone, so both pipes are at EOF; the bound only guards against a leaked fd.
-        let out = collect(out_task).await;
-        let err = collect(err_task).await;
+        let rest = async {
+            if out.is_none() {
+                out = Some((&mut out_d).await);
+            }
+            if err.is_none() {
+                err = Some((&mut err_d).await);
+            }
+        };
+        let _ = tokio::time::timeout(KILL_GRACE, rest).await;
+        let (out, err) = (out.unwrap_or_default(), err.unwrap_or_default());
+        drop(scratch);
         let (out_share, err_share) =
             output::split_budget(req.max_output_bytes, out.total(), err.total());
         let (stdout, stdout_truncated, out_omitted) = out.render(out_share);
@@ -676,17 +573,6 @@ mod linux {
             terminated_process_count: killed,
             os_sandbox: level,
         })
-    }
-
-    async fn collect(task: tokio::task::JoinHandle<HeadTail>) -> HeadTail {
-        let abort = task.abort_handle();
-        match tokio::time::timeout(KILL_GRACE, task).await {
-            Ok(Ok(ht)) => ht,
-            _ => {
-                abort.abort();
-                HeadTail::default()
-            }
-        }
     }
 }
 
