@@ -269,11 +269,17 @@ pub async fn run(
     req: CommandRequest,
     cancel: CancellationToken,
 ) -> Result<CommandOutput, CommandError> {
-    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
     {
         linux::run(req, cancel).await
     }
-    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
     {
         let _ = (req, cancel);
         Err(CommandError::SpawnFailed {
@@ -308,7 +314,10 @@ fn resolve_program(name: &str, path: Option<&str>) -> Result<PathBuf, CommandErr
     })
 }
 
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod linux {
     //! The Linux implementation of [`super::run`].
 

@@ -14,15 +14,24 @@
 //! UDP is not restricted; per-host egress for commands needs the egress proxy. There is no
 //! `RLIMIT_NPROC`: it counts per user, not per tree, so it would throttle codeward itself.
 
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod reaper;
 #[cfg(target_os = "linux")]
 pub(crate) mod ruleset;
 #[cfg(target_os = "linux")]
 pub(crate) mod scratch;
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod spawner;
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod sys;
 
 use std::path::PathBuf;

@@ -667,9 +667,9 @@ async fn fds_opened_after_the_warm_clone_do_not_reach_the_command() {
     // its signalfd.
     let targets = fd_targets(warm);
     assert!(
-        targets.iter().all(|t| t == "/dev/null"
-            || t.starts_with("socket:")
-            || t == "anon_inode:[signalfd]"),
+        targets
+            .iter()
+            .all(|t| t == "/dev/null" || t.starts_with("socket:") || t == "anon_inode:[signalfd]"),
         "warm reaper fds: {targets:?}"
     );
     // The command it runs sees its stdio and the fd `ls` opens for the listing, nothing else.
@@ -692,7 +692,9 @@ async fn a_reaper_killed_from_outside_leaves_nothing_behind() {
     let fx = Fixture::new();
     let pid_file = fx.root().join("reaper_pid");
     let task = tokio::spawn(command::run(
-        fx.shell("sleep 1000 & echo $PPID > reaper_pid.tmp && mv reaper_pid.tmp reaper_pid; sleep 1000"),
+        fx.shell(
+            "sleep 1000 & echo $PPID > reaper_pid.tmp && mv reaper_pid.tmp reaper_pid; sleep 1000",
+        ),
         CancellationToken::new(),
     ));
     let start = Instant::now();
@@ -781,7 +783,8 @@ async fn the_sandbox_holds_on_every_call_of_a_series() {
     let other = tempfile::tempdir().expect("other dir");
     let other_root = other.path().canonicalize().expect("canonical");
     let mut req = fx.shell("echo o > here && echo r > \"$ROOT/denied\"");
-    req.env.push(("ROOT".into(), fx.root().display().to_string()));
+    req.env
+        .push(("ROOT".into(), fx.root().display().to_string()));
     req.cwd = other_root.clone();
     req.sandbox.read_write_paths = vec![other_root.clone()];
     let out = run(req).await.expect("runs");

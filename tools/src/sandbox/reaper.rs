@@ -228,12 +228,14 @@ impl Shared {
 
     /// Publishes the report and ends the reaper.
     fn finish(&self, ws: Option<i32>, killed: u32, stage: i32, errno: i32, kill: bool) -> ! {
-        self.has_ws.store(u32::from(ws.is_some()), Ordering::Relaxed);
+        self.has_ws
+            .store(u32::from(ws.is_some()), Ordering::Relaxed);
         self.ws.store(ws.unwrap_or(0), Ordering::Relaxed);
         self.killed.store(killed, Ordering::Relaxed);
         self.stage.store(stage, Ordering::Relaxed);
         self.errno.store(errno, Ordering::Relaxed);
-        self.kill_requested.store(u32::from(kill), Ordering::Relaxed);
+        self.kill_requested
+            .store(u32::from(kill), Ordering::Relaxed);
         self.done.store(1, Ordering::Release);
         sys::exit(0)
     }
@@ -698,11 +700,12 @@ fn scan_descendants(s: &mut Scratch) -> usize {
         else {
             break;
         };
-        if taken && !zombie {
-            if let Some(slot) = s.desc.get_mut(live) {
-                *slot = pid;
-                live += 1;
-            }
+        if taken
+            && !zombie
+            && let Some(slot) = s.desc.get_mut(live)
+        {
+            *slot = pid;
+            live += 1;
         }
     }
     live

@@ -135,8 +135,10 @@ fn remove(dir: PathBuf) {
     let dir = match cleaner() {
         Some(tx) => match tx.try_send(Job::Remove(dir)) {
             Ok(()) => return,
-            Err(mpsc::TrySendError::Full(Job::Remove(d))
-            | mpsc::TrySendError::Disconnected(Job::Remove(d))) => d,
+            Err(
+                mpsc::TrySendError::Full(Job::Remove(d))
+                | mpsc::TrySendError::Disconnected(Job::Remove(d)),
+            ) => d,
             Err(_) => return,
         },
         None => dir,
@@ -145,6 +147,13 @@ fn remove(dir: PathBuf) {
 }
 
 fn cleaner_loop(rx: &mpsc::Receiver<Job>) {
+    // Background work: yield to the calls it prepares for (raising niceness needs no privilege;
+    // nothing is cloned from this thread, so no command inherits it).
+    // SAFETY: gettid has no preconditions; setpriority only changes this thread's niceness.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
     let mut swept: Vec<PathBuf> = Vec::new();
     while let Ok(job) = rx.recv() {
         match job {

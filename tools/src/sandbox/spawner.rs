@@ -39,11 +39,6 @@ const POOL: usize = 4;
 /// (never reused nor unmapped).
 static ABANDONED_MEMS: AtomicU64 = AtomicU64::new(0);
 
-/// How many reaper memories were abandoned (see the module doc of `reaper`).
-#[cfg(test)]
-pub(crate) fn abandoned_mems() -> u64 {
-    ABANDONED_MEMS.load(Ordering::Relaxed)
-}
 
 enum Job {
     /// Clone a reaper and reply with it.
@@ -75,6 +70,10 @@ fn spawner() -> io::Result<&'static Spawner> {
 static WARM: Mutex<Option<Reaper>> = Mutex::new(None);
 
 /// Reaper memories for reuse.
+#[expect(
+    clippy::vec_box,
+    reason = "a reaper runs on its ReaperMem by address: it stays boxed from allocation to free"
+)]
 static MEMS: Mutex<Vec<Box<ReaperMem>>> = Mutex::new(Vec::new());
 
 fn spawner_loop(rx: &mpsc::Receiver<Job>) {
@@ -107,12 +106,11 @@ fn refill(parent: libc::pid_t) {
     }
     if let Ok(r) = clone_reaper(parent)
         && let Ok(mut slot) = WARM.lock()
+        && slot.is_none()
     {
-        if slot.is_none() {
-            *slot = Some(r);
-        }
-        // else: a concurrent refill won; `r` drops here and exits.
+        *slot = Some(r);
     }
+    // Else a concurrent refill won, and `r` drops here and exits.
 }
 
 fn clone_reaper(parent: libc::pid_t) -> io::Result<Reaper> {
@@ -376,7 +374,12 @@ fn release_mem(mem: Box<ReaperMem>, spec: Option<Box<ChildSpec>>) {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            ABANDONED_MEMS.fetch_add(1, Ordering::Relaxed);
+            let n = ABANDONED_MEMS.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                pid = cmd,
+                abandoned = n,
+                "a killed reaper's command did not exit; its stacks are kept, never reused"
+            );
             std::mem::forget(spec);
             std::mem::forget(mem);
         });
@@ -475,11 +478,7 @@ fn send_fds(sock: RawFd, fds: &[RawFd]) -> io::Result<()> {
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(data_len as u32) as _;
-        std::ptr::copy_nonoverlapping(
-            fds.as_ptr().cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            data_len,
-        );
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), data_len);
     }
     loop {
         // SAFETY: `msg` describes live buffers; no SIGPIPE if the reaper is gone.

@@ -187,7 +187,14 @@ pub(crate) fn set_name(name: &core::ffi::CStr) -> SysResult {
     unsafe {
         call(
             libc::SYS_prctl,
-            [libc::PR_SET_NAME as usize, name.as_ptr() as usize, 0, 0, 0, 0],
+            [
+                libc::PR_SET_NAME as usize,
+                name.as_ptr() as usize,
+                0,
+                0,
+                0,
+                0,
+            ],
         )
     }
 }
@@ -245,7 +252,14 @@ pub(crate) fn signalfd(set: SigSet, flags: c_int) -> SysResult {
     unsafe {
         call(
             libc::SYS_signalfd4,
-            [usize::MAX, (&raw const set) as usize, 8, flags as usize, 0, 0],
+            [
+                usize::MAX,
+                (&raw const set) as usize,
+                8,
+                flags as usize,
+                0,
+                0,
+            ],
         )
     }
 }
@@ -274,12 +288,17 @@ pub(crate) fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> SysResult {
 }
 
 /// `prlimit64(0, resource, new, old)`: sets `new` when given, returns the old limits.
-pub(crate) fn prlimit(resource: c_int, new: Option<libc::rlimit64>) -> Result<libc::rlimit64, Errno> {
+pub(crate) fn prlimit(
+    resource: c_int,
+    new: Option<libc::rlimit64>,
+) -> Result<libc::rlimit64, Errno> {
     let mut old = libc::rlimit64 {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    let newp = new.as_ref().map_or(0, |n| (n as *const libc::rlimit64) as usize);
+    let newp = new
+        .as_ref()
+        .map_or(0, |n| (n as *const libc::rlimit64) as usize);
     // SAFETY: `new` (when given) and `old` are live rlimit64 structs for the whole call.
     unsafe {
         call(
@@ -380,8 +399,8 @@ pub(crate) unsafe fn clone_vfork(
     arg: *mut c_void,
     child_pid: *mut libc::pid_t,
 ) -> SysResult {
-    let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD)
-        as usize;
+    let flags =
+        (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD) as usize;
     let ret: isize;
     // SAFETY: the kernel starts the child with rsp = stack_top and every other register as in
     // the parent, so r12/r13 still hold `arg`/`entry`; the child calls `entry` (which never
@@ -423,8 +442,8 @@ pub(crate) unsafe fn clone_vfork(
     arg: *mut c_void,
     child_pid: *mut libc::pid_t,
 ) -> SysResult {
-    let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD)
-        as usize;
+    let flags =
+        (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD) as usize;
     let ret: isize;
     // SAFETY: the kernel starts the child with sp = stack_top and every other register as in
     // the parent, so x9/x10 still hold `arg`/`entry`; the child calls `entry` (which never
