@@ -874,3 +874,17 @@ fn a_dying_codeward_takes_its_reapers_and_trees_along() {
         Vec::<i32>::new()
     );
 }
+
+#[tokio::test]
+async fn the_command_starts_with_default_signals_and_an_empty_mask() {
+    // codeward ignores SIGPIPE (Rust does) and its spawner thread blocks every signal; neither
+    // may reach the command.
+    let fx = Fixture::new();
+    let out = run(fx.request(argv(&["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])))
+        .await
+        .expect("runs");
+    assert_eq!(
+        out.stdout,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}

@@ -337,11 +337,10 @@ impl ReaperMem {
         self.shared.sock.store(sock, Ordering::Relaxed);
     }
 
-    /// Publishes the handoff's spec (before the handoff message is sent).
-    pub(crate) fn set_spec(&self, spec: &ChildSpec) {
-        self.shared
-            .spec
-            .store((spec as *const ChildSpec).cast_mut(), Ordering::Release);
+    /// Publishes the handoff's spec (before the handoff message is sent), or withdraws it.
+    pub(crate) fn set_spec(&self, spec: Option<&ChildSpec>) {
+        let ptr = spec.map_or(std::ptr::null_mut(), |s| (s as *const ChildSpec).cast_mut());
+        self.shared.spec.store(ptr, Ordering::Release);
     }
 
     /// Top of the reaper's stack.

@@ -39,7 +39,6 @@ const POOL: usize = 4;
 /// (never reused nor unmapped).
 static ABANDONED_MEMS: AtomicU64 = AtomicU64::new(0);
 
-
 enum Job {
     /// Clone a reaper and reply with it.
     Spawn(oneshot::Sender<io::Result<Reaper>>),
@@ -226,26 +225,36 @@ pub(crate) struct Reaper {
 
 impl Reaper {
     /// Hands the call over: publishes `spec` and sends the command's stdio fds and ruleset fd.
-    /// The fds may be closed on our side once this returns.
+    /// The fds may be closed on our side once this returns. On failure nothing reached the
+    /// reaper, and the spec comes back for another one.
     pub(crate) fn start(
         &mut self,
         spec: Box<ChildSpec>,
         stdio: [BorrowedFd<'_>; 3],
         ruleset: Option<BorrowedFd<'_>>,
-    ) -> io::Result<()> {
+    ) -> Result<(), (io::Error, Box<ChildSpec>)> {
         let (Some(mem), Some(sock)) = (&self.mem, &self.sock) else {
-            return Err(io::Error::other("reaper already used"));
+            return Err((io::Error::other("reaper already used"), spec));
         };
         if self.spec.is_some() {
-            return Err(io::Error::other("reaper already used"));
+            return Err((io::Error::other("reaper already used"), spec));
         }
-        mem.set_spec(&spec);
-        self.spec = Some(spec);
         let mut fds: Vec<RawFd> = stdio.iter().map(|fd| fd.as_raw_fd()).collect();
         if let Some(fd) = ruleset {
             fds.push(fd.as_raw_fd());
         }
-        send_fds(sock.as_raw_fd(), &fds)
+        mem.set_spec(Some(&spec));
+        match send_fds(sock.as_raw_fd(), &fds) {
+            Ok(()) => {
+                self.spec = Some(spec);
+                Ok(())
+            }
+            Err(e) => {
+                // No message, so the reaper never reads the spec; unpublish it anyway.
+                mem.set_spec(None);
+                Err((e, spec))
+            }
+        }
     }
 
     /// Asks the reaper to kill the tree (a byte on the socket); idempotent.
