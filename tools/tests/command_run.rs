@@ -888,3 +888,21 @@ async fn the_command_starts_with_default_signals_and_an_empty_mask() {
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
     );
 }
+
+#[tokio::test]
+async fn a_warm_reaper_killed_while_waiting_is_replaced() {
+    let fx = Fixture::new();
+    let me = std::process::id();
+    run(fx.shell("true")).await.expect("runs");
+    let warm = warm_reaper(me, None);
+    // SAFETY: signalling our own unreaped child.
+    unsafe { libc::kill(warm, libc::SIGKILL) };
+    let start = Instant::now();
+    while !exited(warm) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = run(fx.shell("echo $PPID")).await.expect("runs");
+    let reaper: i32 = out.stdout.trim().parse().expect("a pid");
+    assert_ne!(reaper, warm);
+    assert_eq!(out.exit_code, Some(0));
+}
