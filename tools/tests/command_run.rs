@@ -906,3 +906,25 @@ async fn a_warm_reaper_killed_while_waiting_is_replaced() {
     assert_ne!(reaper, warm);
     assert_eq!(out.exit_code, Some(0));
 }
+
+#[tokio::test]
+async fn a_scratch_base_commands_can_reach_gets_no_kits_and_no_trash() {
+    // The data dir inside the writable root: nothing of another call may lie around there.
+    let fx = Fixture::new();
+    let data = fx.root().join("data");
+    for _ in 0..3 {
+        let req = request_in(&fx.root(), &data, &fx.mark, argv(&["ls", "-A", "data/tmp"]));
+        let out = run(req).await.expect("runs");
+        assert_eq!(out.stdout, "call-1\n", "only this call's own dir");
+        let left: Vec<_> = std::fs::read_dir(data.join("tmp"))
+            .expect("base")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<std::ffi::OsString>::new(),
+            "removed before return"
+        );
+    }
+}

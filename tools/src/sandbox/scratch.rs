@@ -10,7 +10,9 @@
 //! younger than [`KIT_MAX_AGE`]; otherwise it creates the dir itself and builds the ruleset.
 //! After the call the dir is renamed to `.codeward-trash-<pid>-<n>` — so the scratch path is
 //! gone when the call returns — and the cleaner removes it. Leftovers of a process that died
-//! are swept the first time a base is used.
+//! are swept the first time a base is used. A base that commands can reach (inside one of the
+//! plan's read or read-write paths) gets none of this: its dirs are made and removed on the
+//! call's path, as before.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -36,17 +38,29 @@ const TRASH_PREFIX: &str = ".codeward-trash-";
 /// A created scratch dir; moved out of the way and removed when dropped.
 pub(crate) struct Scratch {
     dir: PathBuf,
+    /// Commands may reach the scratch base: no kits there, and removal before the call returns.
+    exposed: bool,
 }
 
 impl Scratch {
     /// Creates `dir` (0700) with its `tmp/` — from the kit when one is ready under the same
     /// parent, else directly; an existing `dir` is kept as it is. The second value is a
     /// Landlock ruleset already built for `plan` and this dir, when the kit had one.
+    ///
+    /// A base that lies inside one of the plan's read or read-write paths gets no kits (a
+    /// command could see or fill the next call's dir) and its dirs are removed before the call
+    /// returns (a later command could read them).
     pub(crate) fn create(dir: &Path, plan: &SandboxPlan) -> io::Result<(Self, Option<OwnedFd>)> {
         let base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let exposed = !base.is_absolute()
+            || plan
+                .read_paths
+                .iter()
+                .chain(&plan.read_write_paths)
+                .any(|p| base.starts_with(p));
         let mut ruleset = None;
         let mut made = false;
-        if let Some(kit) = take_kit(&base) {
+        if !exposed && let Some(kit) = take_kit(&base) {
             match rename_noreplace(&kit.dir, dir) {
                 Ok(()) => {
                     made = true;
@@ -60,10 +74,13 @@ impl Scratch {
         if !made {
             make(dir)?;
         }
-        request_kit(base, plan.clone());
+        if !exposed {
+            request_kit(base, plan.clone());
+        }
         Ok((
             Self {
                 dir: dir.to_path_buf(),
+                exposed,
             },
             ruleset,
         ))
@@ -72,15 +89,16 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let trash = match self.dir.parent() {
-            Some(base) => base.join(unique_name(TRASH_PREFIX)),
-            None => PathBuf::new(),
-        };
-        if std::fs::rename(&self.dir, &trash).is_ok() {
-            remove(trash);
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.exposed
+            && let Some(base) = self.dir.parent()
+        {
+            let trash = base.join(unique_name(TRASH_PREFIX));
+            if std::fs::rename(&self.dir, &trash).is_ok() {
+                remove(trash);
+                return;
+            }
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
