@@ -459,7 +459,7 @@ mod linux {
             .collect::<Result<Vec<_>, _>>()?;
         let cwd_c = cstring("cwd", req.cwd.as_os_str().as_bytes())?;
 
-        let (scratch, prepared) = scratch::Scratch::create(&req.scratch_dir, &req.sandbox)
+        let (mut scratch, prepared) = scratch::Scratch::create(&req.scratch_dir, &req.sandbox)
             .map_err(io("creating the scratch dir"))?;
         let ruleset = match prepared {
             Some(fd) => Some(fd),
@@ -479,6 +479,18 @@ mod linux {
                 (OwnedFd::from(null), None)
             }
         };
+        // Our ends are registered before the handoff, so that after it this thread only waits.
+        let cap = req.max_output_bytes.max(1);
+        let out_rx = pipe::Receiver::from_owned_fd(out_r).map_err(io("stdout pipe"))?;
+        let err_rx = pipe::Receiver::from_owned_fd(err_r).map_err(io("stderr pipe"))?;
+        if let (Some(w), Some(bytes)) = (stdin_ours, req.stdin) {
+            let tx = pipe::Sender::from_owned_fd(w).map_err(io("stdin pipe"))?;
+            tokio::spawn(async move {
+                let mut tx = tx;
+                // The command may exit without reading; EPIPE is fine.
+                let _ = tx.write_all(&bytes).await;
+            });
+        }
         let spec = Box::new(ChildSpec::new(
             path_c,
             argv_c,
@@ -515,21 +527,10 @@ mod linux {
         };
         let started = Instant::now();
         // Only the tree holds the child ends from here on, so the pipes reach EOF when it is
-        // gone. The next call's reaper is cloned now, off its hot path.
+        // gone. The next call's reaper and scratch kit are made now, off its hot path.
         drop((stdin_child, out_w, err_w, ruleset));
         spawner::refill_warm();
-
-        let cap = req.max_output_bytes.max(1);
-        let out_rx = pipe::Receiver::from_owned_fd(out_r).map_err(io("stdout pipe"))?;
-        let err_rx = pipe::Receiver::from_owned_fd(err_r).map_err(io("stderr pipe"))?;
-        if let (Some(w), Some(bytes)) = (stdin_ours, req.stdin) {
-            let tx = pipe::Sender::from_owned_fd(w).map_err(io("stdin pipe"))?;
-            tokio::spawn(async move {
-                let mut tx = tx;
-                // The command may exit without reading; EPIPE is fine.
-                let _ = tx.write_all(&bytes).await;
-            });
-        }
+        scratch.prepare_next();
 
         // One task drives everything: both drains, the reaper's exit, the deadline, cancel.
         let out_d = output::drain(out_rx, cap);

@@ -40,6 +40,8 @@ pub(crate) struct Scratch {
     dir: PathBuf,
     /// Commands may reach the scratch base: no kits there, and removal before the call returns.
     exposed: bool,
+    /// Base and plan of the next kit to ask for.
+    next: Option<(PathBuf, SandboxPlan)>,
 }
 
 impl Scratch {
@@ -74,16 +76,23 @@ impl Scratch {
         if !made {
             make(dir)?;
         }
-        if !exposed {
-            request_kit(base, plan.clone());
-        }
+        let next = (!exposed).then(|| (base, plan.clone()));
         Ok((
             Self {
                 dir: dir.to_path_buf(),
                 exposed,
+                next,
             },
             ruleset,
         ))
+    }
+
+    /// Asks the cleaner thread for the next call's kit (once; called once the command is
+    /// handed over, so the work stays off this call's path).
+    pub(crate) fn prepare_next(&mut self) {
+        if let Some((base, plan)) = self.next.take() {
+            request_kit(base, plan);
+        }
     }
 }
 
