@@ -1,11 +1,13 @@
 //! OS sandbox for the processes codeward starts for tools (SPEC §6): what the kernel offers
 //! ([`probe`]), what one command gets ([`SandboxPlan`]: Landlock filesystem and network rules,
 //! rlimits), and the process-tree machinery behind `command.run` — a dedicated spawner thread that
-//! forks a per-call *reaper* (own session, child subreaper), which forks the command under the
-//! sandbox and, on request or when the command ends, stops and kills every descendant it finds
-//! through `/proc`.
+//! clones per-call *reapers* (own session, child subreaper; `CLONE_VM`, so no page tables are
+//! copied; one kept warm ahead of its call), each of which starts one command under the sandbox
+//! and, on request or when the command ends, stops and kills every descendant it finds through
+//! `/proc` — and the per-call scratch dirs, made ahead with their rulesets by a background
+//! thread.
 //!
-//! Talks to the kernel only (`prctl`, `fork`, `landlock_*`, `/proc`); `command` drives it.
+//! Talks to the kernel only (`prctl`, `clone`, `landlock_*`, `/proc`); `command` drives it.
 //!
 //! # Known limits
 //!
@@ -14,12 +16,25 @@
 //! UDP is not restricted; per-host egress for commands needs the egress proxy. There is no
 //! `RLIMIT_NPROC`: it counts per user, not per tree, so it would throttle codeward itself.
 
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod reaper;
 #[cfg(target_os = "linux")]
 pub(crate) mod ruleset;
 #[cfg(target_os = "linux")]
+pub(crate) mod scratch;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod spawner;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) mod sys;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

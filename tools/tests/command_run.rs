@@ -8,7 +8,7 @@
 
 #![cfg(target_os = "linux")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use codeward_tools::CallIds;
@@ -46,36 +46,7 @@ impl Fixture {
     }
 
     fn request(&self, program: CommandLine) -> CommandRequest {
-        let scratch = self.data.path().join("tmp").join("call-1");
-        let ids = CallIds {
-            project_id: "proj".into(),
-            conversation_id: Some("conv".into()),
-            correlation_id: "corr".into(),
-            tool_call_id: "call-1".into(),
-        };
-        let call_env = vec![("CW_TREE_MARK".to_owned(), self.mark.clone())];
-        let env = command::build_env(&EnvInputs {
-            command_path: "/usr/local/bin:/usr/bin:/bin",
-            scratch_dir: &scratch,
-            ids: &ids,
-            inherit: &[],
-            call_env: &call_env,
-        });
-        CommandRequest {
-            program,
-            cwd: self.root(),
-            env,
-            stdin: None,
-            timeout: Duration::from_secs(30),
-            max_output_bytes: 64 * 1024,
-            sandbox: SandboxPlan {
-                read_paths: sandbox::default_read_paths(),
-                read_write_paths: vec![self.root()],
-                net: NetRule::DenyAll,
-                ..SandboxPlan::default()
-            },
-            scratch_dir: scratch,
-        }
+        request_in(&self.root(), self.data.path(), &self.mark, program)
     }
 
     fn shell(&self, script: &str) -> CommandRequest {
@@ -134,6 +105,40 @@ impl Drop for Fixture {
             // SAFETY: signalling a pid we found carrying our marker.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+    }
+}
+
+/// A request running `program` in `root` with scratch under `data`, marked with `mark`.
+fn request_in(root: &Path, data: &Path, mark: &str, program: CommandLine) -> CommandRequest {
+    let scratch = data.join("tmp").join("call-1");
+    let ids = CallIds {
+        project_id: "proj".into(),
+        conversation_id: Some("conv".into()),
+        correlation_id: "corr".into(),
+        tool_call_id: "call-1".into(),
+    };
+    let call_env = vec![("CW_TREE_MARK".to_owned(), mark.to_owned())];
+    let env = command::build_env(&EnvInputs {
+        command_path: "/usr/local/bin:/usr/bin:/bin",
+        scratch_dir: &scratch,
+        ids: &ids,
+        inherit: &[],
+        call_env: &call_env,
+    });
+    CommandRequest {
+        program,
+        cwd: root.to_path_buf(),
+        env,
+        stdin: None,
+        timeout: Duration::from_secs(30),
+        max_output_bytes: 64 * 1024,
+        sandbox: SandboxPlan {
+            read_paths: sandbox::default_read_paths(),
+            read_write_paths: vec![root.to_path_buf()],
+            net: NetRule::DenyAll,
+            ..SandboxPlan::default()
+        },
+        scratch_dir: scratch,
     }
 }
 
@@ -555,4 +560,371 @@ fn scratch_dir_is_private() {
         .block_on(run(fx.shell("stat -c %a \"$HOME\"")))
         .expect("runs");
     assert_eq!(out.stdout, "700\n");
+}
+
+/// `(comm, state, ppid)` of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: i32) -> Option<(String, char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_owned();
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((comm, state, ppid))
+}
+
+/// The process has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: i32) -> bool {
+    proc_stat(pid).is_none_or(|(_, state, _)| state == 'Z' || state == 'X')
+}
+
+/// Live `codeward-reaper` children of `parent`.
+fn reapers_of(parent: u32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if let Some((comm, state, ppid)) = proc_stat(pid)
+            && comm == "codeward-reaper"
+            && ppid == parent as i32
+            && state != 'Z'
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Polls until `parent` has exactly one waiting reaper other than `not`; returns it.
+fn warm_reaper(parent: u32, not: Option<i32>) -> i32 {
+    let start = Instant::now();
+    loop {
+        let found: Vec<i32> = reapers_of(parent)
+            .into_iter()
+            .filter(|p| Some(*p) != not)
+            .collect();
+        if let [one] = found.as_slice() {
+            return *one;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no single warm reaper: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Where each fd of `pid` points.
+fn fd_targets(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_warm_reaper_serves_exactly_one_call() {
+    let fx = Fixture::new();
+    let me = std::process::id();
+    let first = run(fx.shell("echo $PPID")).await.expect("runs");
+    let mut used: Vec<i32> = vec![first.stdout.trim().parse().expect("a pid")];
+    for _ in 0..3 {
+        // A reaper is waiting before the call, and that one runs it.
+        let warm = warm_reaper(me, used.last().copied());
+        let out = run(fx.shell("echo $PPID")).await.expect("runs");
+        let reaper: i32 = out.stdout.trim().parse().expect("a pid");
+        assert_eq!(reaper, warm, "the call ran under the waiting reaper");
+        assert!(!used.contains(&reaper), "reaper {reaper} reused: {used:?}");
+        // The call's reaper is gone when the call returns; only a new warm one waits.
+        assert!(
+            !reapers_of(me).contains(&reaper),
+            "reaper {reaper} outlived its call"
+        );
+        used.push(reaper);
+    }
+}
+
+#[tokio::test]
+async fn fds_opened_after_the_warm_clone_do_not_reach_the_command() {
+    let fx = Fixture::new();
+    let me = std::process::id();
+    run(fx.shell("true")).await.expect("runs");
+    let warm = warm_reaper(me, None);
+    // An fd opened now, deliberately without close-on-exec.
+    let path = fx.root().join("codeward-private");
+    std::fs::write(&path, "private").expect("write");
+    let c_path = std::ffi::CString::new(path.to_str().expect("utf8")).expect("cstring");
+    // SAFETY: opening a file by a NUL-terminated path; the fd is closed below.
+    let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY) };
+    assert!(fd >= 0, "open");
+    // The waiting reaper holds nothing of ours but its socket: /dev/null stdio, its socket,
+    // its signalfd.
+    let targets = fd_targets(warm);
+    assert!(
+        targets
+            .iter()
+            .all(|t| t == "/dev/null" || t.starts_with("socket:") || t == "anon_inode:[signalfd]"),
+        "warm reaper fds: {targets:?}"
+    );
+    // The command it runs sees its stdio and the fd `ls` opens for the listing, nothing else.
+    let out = run(fx.request(argv(&["ls", "/proc/self/fd"])))
+        .await
+        .expect("runs");
+    assert_eq!(out.stdout, "0\n1\n2\n3\n");
+    let out = run(fx.shell("readlink /proc/$$/fd/*")).await.expect("runs");
+    assert!(
+        !out.stdout.contains("codeward-private"),
+        "leaked: {}",
+        out.stdout
+    );
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::close(fd) };
+}
+
+#[tokio::test]
+async fn a_reaper_killed_from_outside_leaves_nothing_behind() {
+    let fx = Fixture::new();
+    let pid_file = fx.root().join("reaper_pid");
+    let task = tokio::spawn(command::run(
+        fx.shell(
+            "sleep 1000 & echo $PPID > reaper_pid.tmp && mv reaper_pid.tmp reaper_pid; sleep 1000",
+        ),
+        CancellationToken::new(),
+    ));
+    let start = Instant::now();
+    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reaper: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_eq!(
+        proc_stat(reaper).map(|s| s.0),
+        Some("codeward-reaper".to_owned())
+    );
+    // SAFETY: signalling the reaper pid the command reported; it is our unreaped child.
+    unsafe { libc::kill(reaper, libc::SIGKILL) };
+    let out = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the call returns")
+        .expect("joins")
+        .expect("a reaper that dies without reporting is not a spawn failure");
+    assert_eq!((out.exit_code, out.signal), (None, None));
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn every_call_gets_a_fresh_private_scratch_dir_gone_afterwards() {
+    let fx = Fixture::new();
+    let base = fx.data.path().join("tmp");
+    let scratch = base.join("call-1");
+    let script = "cd \"$HOME\" && find . | sort && stat -c %a . tmp && \
+                  touch left tmp/left && chmod 755 . && echo written";
+    for _ in 0..4 {
+        let out = run(fx.shell(script)).await.expect("runs");
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            (".\n./tmp\n700\n700\nwritten\n", "")
+        );
+        assert!(!scratch.exists(), "the scratch dir is gone after the call");
+    }
+    // What the calls left is removed in the background; only the next call's kit remains.
+    let start = Instant::now();
+    loop {
+        let names: Vec<String> = std::fs::read_dir(&base)
+            .expect("base")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if names.iter().all(|n| n.starts_with(".codeward-warm-")) && names.len() <= 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left in the scratch base: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_holds_on_every_call_of_a_series() {
+    if !require_landlock() {
+        return;
+    }
+    // Later calls get a ruleset built ahead with their scratch dir: it must confine the same.
+    let fx = Fixture::new();
+    let outside = tempfile::tempdir().expect("outside dir");
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, "CANARY").expect("write canary");
+    let script = format!(
+        "echo x > inside && echo h > \"$HOME/h\" && echo t > \"$TMPDIR/t\" && echo ok; \
+         cat {c} 2>/dev/null; echo y > {o}/escaped 2>/dev/null; true",
+        c = canary.display(),
+        o = outside.path().display()
+    );
+    for i in 0..4 {
+        let out = run(fx.shell(&script)).await.expect("runs");
+        assert_eq!(out.stdout, "ok\n", "call {i}: {}", out.stderr);
+        assert!(!outside.path().join("escaped").exists(), "call {i}");
+    }
+    // A different plan right after is enforced as that plan, not as the last one.
+    let other = tempfile::tempdir().expect("other dir");
+    let other_root = other.path().canonicalize().expect("canonical");
+    let mut req = fx.shell("echo o > here && echo r > \"$ROOT/denied\"");
+    req.env
+        .push(("ROOT".into(), fx.root().display().to_string()));
+    req.cwd = other_root.clone();
+    req.sandbox.read_write_paths = vec![other_root.clone()];
+    let out = run(req).await.expect("runs");
+    assert_ne!(out.exit_code, Some(0));
+    assert!(other_root.join("here").exists());
+    assert!(!fx.root().join("denied").exists());
+}
+
+/// Environment of the helper process of [`a_dying_codeward_takes_its_reapers_and_trees_along`].
+const HELPER_ENV: &str = "CW_TEST_HELPER";
+
+#[tokio::test]
+#[ignore = "helper process of a_dying_codeward_takes_its_reapers_and_trees_along"]
+async fn helper_holds_a_warm_reaper_and_a_running_tree() {
+    let Ok(spec) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let mut parts = spec.split('\n');
+    let (Some(root), Some(data), Some(mark)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("bad helper spec");
+    };
+    let (root, data) = (Path::new(root), Path::new(data));
+    let shell = |script: &str| {
+        request_in(
+            root,
+            data,
+            mark,
+            CommandLine::Shell {
+                shell: "/bin/sh".into(),
+                script: script.to_owned(),
+            },
+        )
+    };
+    run(shell("true")).await.expect("runs");
+    let mut req = shell("sleep 1000 & setsid sleep 1000 & touch ready; sleep 1000");
+    req.timeout = Duration::from_secs(600);
+    let _ = run(req).await;
+}
+
+#[test]
+fn a_dying_codeward_takes_its_reapers_and_trees_along() {
+    let fx = Fixture::new();
+    let ready = fx.root().join("ready");
+    let spec = format!(
+        "{}\n{}\n{}",
+        fx.root().display(),
+        fx.data.path().display(),
+        fx.mark
+    );
+    let mut helper = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "helper_holds_a_warm_reaper_and_a_running_tree",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(HELPER_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("helper");
+    let start = Instant::now();
+    while !ready.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "the helper's tree started");
+    // One reaper runs the tree, one waits warm.
+    let start = Instant::now();
+    let reapers = loop {
+        let r = reapers_of(helper.id());
+        if r.len() == 2 || start.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(reapers.len(), 2, "busy + warm reaper: {reapers:?}");
+    assert!(fx.marked_pids().len() >= 3, "the tree runs");
+    helper.kill().expect("kill helper");
+    let _ = helper.wait();
+    let start = Instant::now();
+    while !reapers.iter().all(|p| exited(*p)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let outlived: Vec<i32> = reapers.iter().copied().filter(|p| !exited(*p)).collect();
+    assert_eq!(outlived, Vec::<i32>::new(), "reapers outlived codeward");
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn the_command_starts_with_default_signals_and_an_empty_mask() {
+    // codeward ignores SIGPIPE (Rust does) and its spawner thread blocks every signal; neither
+    // may reach the command.
+    let fx = Fixture::new();
+    let out = run(fx.request(argv(&["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"])))
+        .await
+        .expect("runs");
+    assert_eq!(
+        out.stdout,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}
+
+#[tokio::test]
+async fn a_warm_reaper_killed_while_waiting_is_replaced() {
+    let fx = Fixture::new();
+    let me = std::process::id();
+    run(fx.shell("true")).await.expect("runs");
+    let warm = warm_reaper(me, None);
+    // SAFETY: signalling our own unreaped child.
+    unsafe { libc::kill(warm, libc::SIGKILL) };
+    let start = Instant::now();
+    while !exited(warm) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = run(fx.shell("echo $PPID")).await.expect("runs");
+    let reaper: i32 = out.stdout.trim().parse().expect("a pid");
+    assert_ne!(reaper, warm);
+    assert_eq!(out.exit_code, Some(0));
+}
+
+#[tokio::test]
+async fn a_scratch_base_commands_can_reach_gets_no_kits_and_no_trash() {
+    // The data dir inside the writable root: nothing of another call may lie around there.
+    let fx = Fixture::new();
+    let data = fx.root().join("data");
+    for _ in 0..3 {
+        let req = request_in(&fx.root(), &data, &fx.mark, argv(&["ls", "-A", "data/tmp"]));
+        let out = run(req).await.expect("runs");
+        assert_eq!(out.stdout, "call-1\n", "only this call's own dir");
+        let left: Vec<_> = std::fs::read_dir(data.join("tmp"))
+            .expect("base")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<std::ffi::OsString>::new(),
+            "removed before return"
+        );
+    }
 }

@@ -1,29 +1,46 @@
-//! The code that runs after `fork`: the per-call reaper and the command it starts (SPEC §6.1,
-//! §6.3). Everything here is async-signal-safe — raw `libc` calls on memory prepared before the
-//! fork ([`ChildSpec`], [`Scratch`]); no allocation, no locks, no formatting, no panics.
+//! The code that runs in a per-call reaper and in the command it starts before `execve` (SPEC
+//! §6.1, §6.3), and the memory they share with codeward.
 //!
-//! The reaper: `setsid`, `PR_SET_CHILD_SUBREAPER`, `PR_SET_PDEATHSIG(SIGTERM)`, blocks
-//! SIGCHLD/SIGTERM/SIGINT/SIGHUP into a `signalfd`, forks the command, then polls the signalfd and
-//! the control pipe. A byte or EOF on the control pipe, or a terminating signal, is a kill
-//! request; the command's exit ends the wait too (leftovers are then killed, reason
-//! `completed`). Killing: scan `/proc` for live descendants (transitively by ppid; orphans
-//! reparent to the reaper), SIGSTOP them until a scan finds none new (stopped processes cannot
-//! fork), SIGKILL them, reap, repeat until `waitpid` says `ECHILD`. Then one [`StatusMsg`] on
-//! the status pipe and `_exit`.
+//! A reaper is cloned by the spawner thread with `CLONE_VM` (see [`super::spawner`]): it is its
+//! own process — own pid, session, fd table, signal dispositions — but shares codeward's address
+//! space, so creating it copies no page tables and its exit tears none down. It therefore runs
+//! only raw system calls ([`super::sys`], no libc `errno`, no allocation, no locks, no panics)
+//! on its own stack and tables in a [`ReaperMem`], which codeward keeps alive until the reaper
+//! has been reaped.
 //!
-//! The command: `PR_SET_PDEATHSIG(SIGKILL)`, default signal mask and dispositions, stdio
-//! `dup2`s, every other fd close-on-exec, rlimits, `chdir`, `PR_SET_NO_NEW_PRIVS`,
-//! `landlock_restrict_self`, `execve`. A failing step writes `(stage, errno)` to a close-on-exec
-//! pipe the reaper reads, which tells exec success (EOF) from failure.
+//! The reaper, *warm* phase (right after the clone, off the hot path): `setsid`,
+//! `PR_SET_CHILD_SUBREAPER`, `PR_SET_PDEATHSIG(SIGTERM)`, checks its parent, names itself
+//! `codeward-reaper`, resets every signal disposition, closes every fd but its socket (stdio
+//! becomes `/dev/null`), blocks SIGCHLD/SIGTERM/SIGINT/SIGHUP/SIGQUIT into a `signalfd`, and
+//! waits. A terminating signal or the socket's EOF ends it. The *handoff* is one message on the
+//! socket carrying the command's stdin/stdout/stderr and ruleset fds (`SCM_RIGHTS`); the
+//! [`ChildSpec`] itself is read from shared memory. One reaper serves exactly one call.
+//!
+//! Then it starts the command vfork-style (`CLONE_VM | CLONE_VFORK` on a stack of its own) and
+//! polls the signalfd and the socket. A byte or EOF on the socket, or a terminating signal, is a
+//! kill request; the command's exit ends the wait too (leftovers are then killed, reason
+//! `completed`). Killing: when `waitpid` already says `ECHILD` the tree is empty and nothing is
+//! scanned; otherwise scan `/proc` for live descendants (transitively by ppid; orphans reparent
+//! to the reaper), SIGSTOP them until a scan finds none new (stopped processes cannot fork),
+//! SIGKILL them, reap, repeat until `ECHILD`. The result goes into [`Shared`], published by
+//! one release store, and the reaper exits; codeward reads it after reaping the reaper.
+//!
+//! The command: `PR_SET_PDEATHSIG(SIGKILL)`, empty signal mask (dispositions are already the
+//! defaults), stdio `dup3`s, every other fd close-on-exec, rlimits, `chdir`,
+//! `PR_SET_NO_NEW_PRIVS`, `landlock_restrict_self`, `execve`. A failing step stores
+//! `(stage, errno)` in [`Shared`] and exits; the reaper, resumed when the command execs or
+//! exits, reads it there.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 
-use libc::{c_char, c_int};
+use libc::{c_char, c_int, c_void};
 
 use super::Rlimits;
+use super::sys;
 
-/// Everything the reaper and the command need, prepared before `fork`.
+/// What the command needs, prepared by codeward before the handoff and read by the reaper and
+/// the command (shared memory) until the command execs.
 pub(crate) struct ChildSpec {
     /// Resolved executable path.
     pub path: CString,
@@ -33,42 +50,24 @@ pub(crate) struct ChildSpec {
     envp_ptrs: Vec<*const c_char>,
     /// Working directory of the command.
     pub cwd: CString,
-    /// Landlock ruleset fd, when Landlock is available.
-    pub ruleset: Option<OwnedFd>,
     /// Resource limits.
     pub rlimits: Rlimits,
-    /// Command stdin (pipe read end or `/dev/null`).
-    pub stdin: OwnedFd,
-    /// Command stdout (pipe write end).
-    pub stdout: OwnedFd,
-    /// Command stderr (pipe write end).
-    pub stderr: OwnedFd,
-    /// Reaper → codeward status pipe (write end).
-    pub status: OwnedFd,
-    /// Codeward → reaper control pipe (read end).
-    pub control: OwnedFd,
 }
 
 // SAFETY: the raw pointers point into the `CString`s owned by the same struct (heap data that
 // does not move when the struct moves); nothing else aliases them.
 unsafe impl Send for ChildSpec {}
+// SAFETY: never mutated after construction.
+unsafe impl Sync for ChildSpec {}
 
 impl ChildSpec {
     /// Builds the NULL-terminated argv/envp arrays.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one plain constructor of a plain struct"
-    )]
     pub(crate) fn new(
         path: CString,
         argv: Vec<CString>,
         envp: Vec<CString>,
         cwd: CString,
-        ruleset: Option<OwnedFd>,
         rlimits: Rlimits,
-        stdio: [OwnedFd; 3],
-        status: OwnedFd,
-        control: OwnedFd,
     ) -> Self {
         let ptrs = |v: &[CString]| -> Vec<*const c_char> {
             v.iter()
@@ -78,7 +77,6 @@ impl ChildSpec {
         };
         let argv_ptrs = ptrs(&argv);
         let envp_ptrs = ptrs(&envp);
-        let [stdin, stdout, stderr] = stdio;
         Self {
             path,
             _argv: argv,
@@ -86,13 +84,7 @@ impl ChildSpec {
             _envp: envp,
             envp_ptrs,
             cwd,
-            ruleset,
             rlimits,
-            stdin,
-            stdout,
-            stderr,
-            status,
-            control,
         }
     }
 }
@@ -100,9 +92,8 @@ impl ChildSpec {
 /// Capacity of the `/proc` scan tables.
 const MAX_PROCS: usize = 32_768;
 
-/// Buffers for scanning `/proc`, allocated once in the spawner thread and inherited (copy on
-/// write) by every reaper.
-pub(crate) struct Scratch {
+/// Buffers for scanning `/proc`, one set per reaper (reapers share memory).
+struct Scratch {
     pids: Box<[i32]>,
     ppids: Box<[i32]>,
     desc: Box<[i32]>,
@@ -111,11 +102,10 @@ pub(crate) struct Scratch {
     zombie: Box<[bool]>,
     taken: Box<[bool]>,
     dents: Box<[u8]>,
-    stack: Box<[u8]>,
 }
 
 impl Scratch {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             pids: vec![0; MAX_PROCS].into_boxed_slice(),
             ppids: vec![0; MAX_PROCS].into_boxed_slice(),
@@ -125,18 +115,17 @@ impl Scratch {
             zombie: vec![false; MAX_PROCS].into_boxed_slice(),
             taken: vec![false; MAX_PROCS].into_boxed_slice(),
             dents: vec![0; 32 * 1024].into_boxed_slice(),
-            stack: vec![0; 256 * 1024].into_boxed_slice(),
         }
     }
 }
 
-/// Stage of the command setup that failed (`StatusMsg::stage`).
+/// Stage of the command setup that failed (`Status::stage`).
 pub(crate) mod stage {
     /// Everything worked.
     pub(crate) const NONE: i32 = 0;
-    /// `fork` of the command failed.
+    /// `clone` of the command failed.
     pub(crate) const FORK: i32 = 1;
-    /// `dup2` of stdio failed.
+    /// `dup3` of stdio failed.
     pub(crate) const STDIO: i32 = 2;
     /// `setrlimit` failed.
     pub(crate) const RLIMIT: i32 = 3;
@@ -167,9 +156,7 @@ pub(crate) mod stage {
     }
 }
 
-const MAGIC: u32 = 0x6377_7270; // "cwrp"
-
-/// The reaper's single report on the status pipe.
+/// The reaper's report, read by codeward after reaping it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StatusMsg {
     /// The command's wait status, when it was reaped.
@@ -182,305 +169,425 @@ pub(crate) struct StatusMsg {
     pub errno: i32,
     /// The kill phase was requested (timeout, cancel) rather than started by the command's exit.
     pub kill_requested: bool,
+    /// The reaper had received the handoff.
+    pub handed_off: bool,
 }
 
-/// Size of an encoded [`StatusMsg`].
-pub(crate) const STATUS_LEN: usize = 28;
+/// Memory codeward and a reaper share. Written by the reaper (and the kernel, for `cmd_pid`),
+/// read by codeward after the reaper is reaped.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// codeward's pid, for the reaper's parent check.
+    parent: AtomicI32,
+    /// The reaper's end of its socket (the same number in its fd table).
+    sock: AtomicI32,
+    /// The handoff's spec; null before it.
+    spec: AtomicPtr<ChildSpec>,
+    /// The command's pid, stored by the kernel (`CLONE_PARENT_SETTID`) before it runs.
+    cmd_pid: AtomicI32,
+    /// 1 once the command has left the shared memory (exec'd or exited).
+    cmd_left: AtomicU32,
+    /// Stage and errno of a failed command setup.
+    cmd_stage: AtomicI32,
+    cmd_errno: AtomicI32,
+    /// 1 once the handoff was received.
+    handed_off: AtomicU32,
+    /// 1 once the fields below are final (release store).
+    done: AtomicU32,
+    has_ws: AtomicU32,
+    ws: AtomicI32,
+    killed: AtomicU32,
+    stage: AtomicI32,
+    errno: AtomicI32,
+    kill_requested: AtomicU32,
+}
 
-impl StatusMsg {
-    fn encode(&self) -> [u8; STATUS_LEN] {
-        let words: [u32; 7] = [
-            MAGIC,
-            u32::from(self.wait_status.is_some()),
-            self.wait_status.unwrap_or(0) as u32,
-            self.killed,
-            self.stage as u32,
-            self.errno as u32,
-            u32::from(self.kill_requested),
-        ];
-        let mut out = [0u8; STATUS_LEN];
-        for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
-            chunk.copy_from_slice(&w.to_ne_bytes());
-        }
-        out
-    }
-
-    /// Decodes a message; `None` when it is not one.
-    pub(crate) fn decode(buf: &[u8; STATUS_LEN]) -> Option<Self> {
-        let mut w = [0u32; 7];
-        for (slot, chunk) in w.iter_mut().zip(buf.chunks_exact(4)) {
-            *slot = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
-        (w[0] == MAGIC).then_some(Self {
-            wait_status: (w[1] != 0).then_some(w[2] as i32),
-            killed: w[3],
-            stage: w[4] as i32,
-            errno: w[5] as i32,
-            kill_requested: w[6] != 0,
+impl Shared {
+    /// The report, once the reaper published it.
+    pub(crate) fn status(&self) -> Option<StatusMsg> {
+        (self.done.load(Ordering::Acquire) == 1).then(|| StatusMsg {
+            wait_status: (self.has_ws.load(Ordering::Relaxed) == 1)
+                .then(|| self.ws.load(Ordering::Relaxed)),
+            killed: self.killed.load(Ordering::Relaxed),
+            stage: self.stage.load(Ordering::Relaxed),
+            errno: self.errno.load(Ordering::Relaxed),
+            kill_requested: self.kill_requested.load(Ordering::Relaxed) == 1,
+            handed_off: self.handed_off.load(Ordering::Relaxed) == 1,
         })
     }
-}
 
-fn errno() -> c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+    /// The command may still be running on this memory: it was cloned but neither exec'd nor
+    /// exited as far as the reaper saw (only possible when the reaper died abnormally).
+    pub(crate) fn command_may_be_on_memory(&self) -> Option<libc::pid_t> {
+        let pid = self.cmd_pid.load(Ordering::Acquire);
+        (self.done.load(Ordering::Acquire) == 0
+            && pid > 0
+            && self.cmd_left.load(Ordering::Acquire) == 0)
+            .then_some(pid)
+    }
 
-/// Writes all of `buf` to `fd`, retrying on `EINTR`; errors are ignored (the reader is gone).
-fn write_all(fd: c_int, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        // SAFETY: `buf` is a live slice; write reads at most `buf.len()` bytes from it.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
-            return;
-        }
-        buf = buf.get(n as usize..).unwrap_or(&[]);
+    /// Publishes the report and ends the reaper.
+    fn finish(&self, ws: Option<i32>, killed: u32, stage: i32, errno: i32, kill: bool) -> ! {
+        self.has_ws
+            .store(u32::from(ws.is_some()), Ordering::Relaxed);
+        self.ws.store(ws.unwrap_or(0), Ordering::Relaxed);
+        self.killed.store(killed, Ordering::Relaxed);
+        self.stage.store(stage, Ordering::Relaxed);
+        self.errno.store(errno, Ordering::Relaxed);
+        self.kill_requested
+            .store(u32::from(kill), Ordering::Relaxed);
+        self.done.store(1, Ordering::Release);
+        sys::exit(0)
     }
 }
 
-/// Entry point of the forked reaper. Never returns.
-///
-/// # Safety
-/// Must be called only in the child of a `fork`, with `spec`/`scratch` prepared before it.
-pub(crate) unsafe fn reaper_main(
-    spec: &ChildSpec,
-    scratch: &mut Scratch,
-    parent: libc::pid_t,
-) -> ! {
-    let status_fd = spec.status.as_raw_fd();
-    let fail = |stage: i32, errno: i32| -> ! {
-        let msg = StatusMsg {
-            wait_status: None,
-            killed: 0,
-            stage,
-            errno,
-            kill_requested: false,
+/// Size of the reaper's stack.
+const REAPER_STACK: usize = 128 * 1024;
+/// Size of the command's pre-exec stack.
+const COMMAND_STACK: usize = 64 * 1024;
+/// One guard page below each stack.
+const GUARD: usize = 4096;
+
+/// The two stacks, in one private mapping: `[guard | command stack | guard | reaper stack]`.
+struct Stacks {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Stacks {
+    fn new() -> std::io::Result<Self> {
+        let len = GUARD + COMMAND_STACK + GUARD + REAPER_STACK;
+        // SAFETY: a fresh anonymous private mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
         };
-        write_all(status_fd, &msg.encode());
-        // SAFETY: _exit is async-signal-safe and ends the process.
-        unsafe { libc::_exit(0) }
-    };
-    // SAFETY: plain syscalls on integers and on a stack `sigset_t` we initialise first.
-    unsafe {
-        libc::setsid();
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0);
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGTERM as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-        if libc::getppid() != parent {
-            // codeward died before PDEATHSIG was armed.
-            libc::_exit(1);
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
         }
-    }
-    close_other_fds(spec);
-    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t owned by this frame.
-    let sfd = unsafe {
-        libc::sigemptyset(&mut set);
-        for sig in [
-            libc::SIGCHLD,
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-        ] {
-            libc::sigaddset(&mut set, sig);
+        let base = base.cast::<u8>();
+        let stacks = Self { base, len };
+        for guard in [0, GUARD + COMMAND_STACK] {
+            // SAFETY: a page inside the mapping we just made.
+            let r = unsafe { libc::mprotect(base.add(guard).cast(), GUARD, libc::PROT_NONE) };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        Ok(stacks)
+    }
+
+    fn command_top(&self) -> *mut u8 {
+        // SAFETY: within the mapping (the end of the command stack).
+        unsafe { self.base.add(GUARD + COMMAND_STACK) }
+    }
+
+    fn reaper_top(&self) -> *mut u8 {
+        // SAFETY: one past the end of the mapping, the top of the reaper stack.
+        unsafe { self.base.add(self.len) }
+    }
+}
+
+impl Drop for Stacks {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping we made; callers drop it only once no reaper or command
+        // runs on it (see `ReaperMem`).
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// Everything one reaper and its command run on: stacks, scan tables, shared report.
+///
+/// INVARIANT: dropped or reused only after the reaper has been reaped and the command has left
+/// it (`Shared::command_may_be_on_memory` is `None`, or the command is gone).
+pub(crate) struct ReaperMem {
+    stacks: Stacks,
+    scratch: Scratch,
+    /// The shared report.
+    pub(crate) shared: Shared,
+}
+
+// SAFETY: the raw stack pointer is owned by this struct; the reaper that runs on it is
+// synchronised with through the atomics in `Shared` and through reaping.
+unsafe impl Send for ReaperMem {}
+// SAFETY: shared access goes through the atomics in `Shared`; the stacks are touched only by the
+// reaper and its command.
+unsafe impl Sync for ReaperMem {}
+
+impl ReaperMem {
+    /// Fresh stacks and tables.
+    pub(crate) fn new() -> std::io::Result<Box<Self>> {
+        Ok(Box::new(Self {
+            stacks: Stacks::new()?,
+            scratch: Scratch::new(),
+            shared: Shared::default(),
+        }))
+    }
+
+    /// Clears the report for a new reaper of `parent` whose socket end is `sock`.
+    pub(crate) fn reset(&mut self, parent: libc::pid_t, sock: c_int) {
+        self.shared = Shared::default();
+        self.shared.parent.store(parent, Ordering::Relaxed);
+        self.shared.sock.store(sock, Ordering::Relaxed);
+    }
+
+    /// Publishes the handoff's spec (before the handoff message is sent), or withdraws it.
+    pub(crate) fn set_spec(&self, spec: Option<&ChildSpec>) {
+        let ptr = spec.map_or(std::ptr::null_mut(), |s| (s as *const ChildSpec).cast_mut());
+        self.shared.spec.store(ptr, Ordering::Release);
+    }
+
+    /// Top of the reaper's stack.
+    pub(crate) fn reaper_stack_top(&self) -> *mut u8 {
+        self.stacks.reaper_top()
+    }
+}
+
+/// The handoff message's one payload byte.
+pub(crate) const HANDOFF: u8 = b'H';
+
+/// The signals the reaper takes through its signalfd.
+const REAPER_SIGNALS: sys::SigSet = sys::sigbit(libc::SIGCHLD)
+    | sys::sigbit(libc::SIGTERM)
+    | sys::sigbit(libc::SIGINT)
+    | sys::sigbit(libc::SIGHUP)
+    | sys::sigbit(libc::SIGQUIT);
+
+/// Entry point of a cloned reaper (`arg` is its `ReaperMem`). Never returns. Only meaningful
+/// as the start routine of the spawner's `clone(CLONE_VM)`, with `arg` a `ReaperMem` that stays
+/// alive (see its invariant); nothing else calls it.
+pub(crate) extern "C" fn reaper_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: the spawner passes its live ReaperMem; nothing else mutates it while we run
+    // except through atomics.
+    let mem = unsafe { &mut *arg.cast::<ReaperMem>() };
+    reaper_main(mem)
+}
+
+fn reaper_main(mem: &mut ReaperMem) -> ! {
+    let sh = &mem.shared;
+    let fail = |stage: i32, errno: i32| -> ! { sh.finish(None, 0, stage, errno, false) };
+    let _ = sys::setsid();
+    let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as usize);
+    if sys::getppid() != sh.parent.load(Ordering::Relaxed) {
+        // codeward died before PDEATHSIG was armed.
+        sys::exit(1);
+    }
+    let _ = sys::set_name(c"codeward-reaper");
+    sys::reset_signal_dispositions();
+    if let Err(e) = sys::set_sigmask(REAPER_SIGNALS) {
+        fail(stage::REAPER, e);
+    }
+    let sock = sh.sock.load(Ordering::Relaxed);
+    close_all_but(sock);
+    let sfd = match sys::signalfd(REAPER_SIGNALS, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) {
+        Ok(fd) => fd as c_int,
+        Err(e) => fail(stage::REAPER, e),
     };
-    if sfd < 0 {
-        fail(stage::REAPER, errno());
+
+    // Warm: wait for the handoff (or for the end).
+    let fds = loop {
+        let mut pfds = [pollfd(sfd), pollfd(sock)];
+        if sys::poll(&mut pfds, -1).is_err() {
+            sys::exit(1);
+        }
+        if pfds[0].revents != 0 && drain_signalfd(sfd) {
+            sys::exit(0);
+        }
+        if pfds[1].revents != 0 {
+            match recv_handoff(sock) {
+                Some(fds) => break fds,
+                None => sys::exit(0),
+            }
+        }
+    };
+    sh.handed_off.store(1, Ordering::Relaxed);
+    let spec = sh.spec.load(Ordering::Acquire);
+    if spec.is_null() {
+        fail(stage::REAPER, libc::EINVAL);
     }
-    let mut errpipe = [0 as c_int; 2];
-    // SAFETY: `errpipe` has room for the two fds pipe2 writes.
-    if unsafe { libc::pipe2(errpipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        fail(stage::REAPER, errno());
-    }
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    // SAFETY: codeward published the spec before the handoff and keeps it alive until this
+    // reaper is reaped.
+    let spec = unsafe { &*spec };
+
     let mut args = CommandArgs {
         spec,
-        errfd: errpipe[1],
-        reaper: me,
-        sfd,
-        err_read: errpipe[0],
+        stdio: [fds.stdin, fds.stdout, fds.stderr],
+        ruleset: fds.ruleset,
+        reaper: sys::getpid(),
+        shared: sh,
     };
-    // vfork-style clone: the command shares our memory (no page-table copy) on its own stack,
-    // and we are suspended until it execs or exits, like glibc's posix_spawn.
-    let stack_top = {
-        let stack = &mut scratch.stack;
-        // SAFETY: one past the end of the stack buffer, rounded down to 16 bytes; the child
-        // writes only below it.
-        let top = unsafe { stack.as_mut_ptr().add(stack.len()) } as usize & !15;
-        top as *mut libc::c_void
-    };
-    // SAFETY: `command_entry` never returns into our frames (it execs or `_exit`s); `args`
-    // outlives the call because CLONE_VFORK suspends us until the child execs or exits.
+    let cmd_pid_slot = sh.cmd_pid.as_ptr();
+    // SAFETY: the command runs on its own stack in `mem` until it execs or exits, and we are
+    // suspended (CLONE_VFORK) until then, so `args` outlives its use; `command_entry` never
+    // returns.
     let child = unsafe {
-        libc::clone(
+        sys::clone_vfork(
             command_entry,
-            stack_top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            mem.stacks.command_top(),
             (&raw mut args).cast(),
+            cmd_pid_slot,
         )
     };
-    if child < 0 {
-        fail(stage::FORK, errno());
-    }
-    // SAFETY: closing fds this process owns and no longer needs; the command holds its copies.
-    unsafe {
-        libc::close(errpipe[1]);
-        libc::close(spec.stdin.as_raw_fd());
-        libc::close(spec.stdout.as_raw_fd());
-        libc::close(spec.stderr.as_raw_fd());
-        if let Some(fd) = &spec.ruleset {
-            libc::close(fd.as_raw_fd());
+    let child = match child {
+        Ok(pid) => pid as libc::pid_t,
+        Err(e) => fail(stage::FORK, e),
+    };
+    sh.cmd_left.store(1, Ordering::Release);
+    for fd in [fds.stdin, fds.stdout, fds.stderr, fds.ruleset] {
+        if fd >= 0 {
+            sys::close(fd);
         }
     }
-    let mut report = [0u8; 8];
-    let n = read_full(errpipe[0], &mut report);
-    // SAFETY: closing our read end.
-    unsafe { libc::close(errpipe[0]) };
-    if n == report.len() {
-        let st = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
-        let en = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+    let cmd_stage = sh.cmd_stage.load(Ordering::Acquire);
+    if cmd_stage != stage::NONE {
         let mut ws = 0;
-        // SAFETY: waiting for our own child; `ws` is a valid out pointer.
-        unsafe { libc::waitpid(child, &mut ws, 0) };
-        fail(st, en);
+        let _ = sys::wait4(child, &mut ws, libc::__WALL);
+        fail(cmd_stage, sh.cmd_errno.load(Ordering::Relaxed));
     }
 
-    let control = spec.control.as_raw_fd();
     let mut cmd_status: Option<i32> = None;
     let mut kill_requested = false;
     while cmd_status.is_none() && !kill_requested {
-        let mut fds = [
-            libc::pollfd {
-                fd: sfd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: control,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: `fds` is a live array of two pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
+        let mut pfds = [pollfd(sfd), pollfd(sock)];
+        if sys::poll(&mut pfds, -1).is_err() {
             kill_requested = true;
             break;
         }
-        if fds[0].revents != 0 && drain_signalfd(sfd) {
+        if pfds[0].revents != 0 && drain_signalfd(sfd) {
             kill_requested = true;
         }
         reap_nohang(child, &mut cmd_status);
-        if fds[1].revents != 0 {
+        if pfds[1].revents != 0 {
             kill_requested = true;
         }
     }
-    let killed = kill_tree(scratch, sfd, child, &mut cmd_status);
-    let msg = StatusMsg {
-        wait_status: cmd_status,
-        killed,
-        stage: stage::NONE,
-        errno: 0,
-        kill_requested,
+    let killed = kill_tree(&mut mem.scratch, sfd, child, &mut cmd_status);
+    mem.shared
+        .finish(cmd_status, killed, stage::NONE, 0, kill_requested)
+}
+
+fn pollfd(fd: c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// The fds of one handoff, as numbered in the reaper (-1: none).
+struct HandoffFds {
+    stdin: c_int,
+    stdout: c_int,
+    stderr: c_int,
+    ruleset: c_int,
+}
+
+/// Receives the handoff: one [`HANDOFF`] byte with 3 (stdio) or 4 (plus ruleset) fds. `None`
+/// on EOF, an error or a malformed message (any fds received are closed).
+fn recv_handoff(sock: c_int) -> Option<HandoffFds> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
     };
-    write_all(status_fd, &msg.encode());
-    // SAFETY: _exit ends the reaper.
-    unsafe { libc::_exit(0) }
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain data; the fields set below make it describe live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov`/`control`, alive for the call.
+    let n = unsafe { sys::recvmsg(sock, &raw mut msg, libc::MSG_CMSG_CLOEXEC) }.ok()?;
+    let mut fds = [-1 as c_int; 4];
+    let mut count = 0usize;
+    // SAFETY: the CMSG_* helpers walk the control buffer the kernel filled, within
+    // `msg_controllen`; pure pointer arithmetic.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<c_int>();
+                let header = libc::CMSG_LEN(0) as usize;
+                let n_fds = ((*cmsg).cmsg_len as usize).saturating_sub(header) / 4;
+                for i in 0..n_fds {
+                    let fd = data.add(i).read_unaligned();
+                    match fds.get_mut(count) {
+                        Some(slot) => {
+                            *slot = fd;
+                            count += 1;
+                        }
+                        None => sys::close(fd),
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    let ok = n == 1
+        && byte[0] == HANDOFF
+        && msg.msg_flags & libc::MSG_CTRUNC == 0
+        && (count == 3 || count == 4);
+    if !ok {
+        for fd in fds.into_iter().filter(|fd| *fd >= 0) {
+            sys::close(fd);
+        }
+        return None;
+    }
+    Some(HandoffFds {
+        stdin: fds[0],
+        stdout: fds[1],
+        stderr: fds[2],
+        ruleset: fds[3],
+    })
 }
 
-/// Closes every fd inherited from codeward except the ones in `spec`: the reaper never execs, so
-/// close-on-exec does not help, and a kept copy of another call's pipe end (or of a listening
-/// socket) would hold it open for as long as this reaper lives.
-fn close_other_fds(spec: &ChildSpec) {
-    let mut keep = [
-        spec.stdin.as_raw_fd(),
-        spec.stdout.as_raw_fd(),
-        spec.stderr.as_raw_fd(),
-        spec.status.as_raw_fd(),
-        spec.control.as_raw_fd(),
-        spec.ruleset.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
-    ];
-    keep.sort_unstable();
-    let mut next: c_int = 3;
-    for fd in keep {
-        if fd < next {
-            continue;
-        }
-        if fd > next {
-            close_range(next as u32, (fd - 1) as u32);
-        }
-        next = fd + 1;
+/// Closes every fd inherited from codeward but `keep` and puts `/dev/null` on 0–2: the reaper
+/// never execs, so close-on-exec does not help, and a kept copy of another call's pipe end (or
+/// of a listening socket, or of codeward's own stdout) would stay open as long as it lives.
+fn close_all_but(keep: c_int) {
+    let keep_u = keep.max(0) as u32;
+    if keep_u > 0 {
+        let _ = sys::close_range(0, keep_u - 1, 0);
     }
-    close_range(next as u32, u32::MAX);
-}
-
-/// `close_range(first, last, 0)`, falling back to `close` over the soft fd limit.
-fn close_range(first: u32, last: u32) {
-    // SAFETY: close_range only closes fds of this process.
-    if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) } == 0 {
-        return;
-    }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a live rlimit struct.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let end = (lim.rlim_cur.min(65_536) as u32).min(last.saturating_add(1));
-    for fd in first..end {
-        // SAFETY: closing an fd of this process; EBADF is harmless.
-        unsafe { libc::close(fd as c_int) };
-    }
-}
-
-/// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(fd: c_int, buf: &mut [u8]) -> usize {
-    let mut got = 0;
-    while got < buf.len() {
-        let rest = buf.get_mut(got..).unwrap_or(&mut []);
-        // SAFETY: `rest` is a live mutable slice of `rest.len()` bytes.
-        let n = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
+    let _ = sys::close_range(keep_u.saturating_add(1), u32::MAX, 0);
+    // The lowest free fds get /dev/null until 0, 1 and 2 are all taken.
+    for _ in 0..3 {
+        match sys::openat(
+            libc::AT_FDCWD,
+            c"/dev/null".as_ptr().cast(),
+            libc::O_RDWR | libc::O_CLOEXEC,
+        ) {
+            Ok(fd) if fd > 2 => {
+                sys::close(fd as c_int);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
         }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
     }
-    got
 }
 
 /// Drains the signalfd; true when a terminating signal (not SIGCHLD) arrived.
 fn drain_signalfd(sfd: c_int) -> bool {
     let mut terminate = false;
+    let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
     loop {
-        // SAFETY: signalfd_siginfo is plain data.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: `info` is a live buffer of `size` bytes.
-        let n = unsafe { libc::read(sfd, (&raw mut info).cast(), size) };
-        if n != size as isize {
-            return terminate;
-        }
-        if info.ssi_signo != libc::SIGCHLD as u32 {
-            terminate = true;
+        match sys::read(sfd, &mut buf) {
+            Ok(n) if n == buf.len() => {
+                let signo = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                if signo != libc::SIGCHLD as u32 {
+                    terminate = true;
+                }
+            }
+            _ => return terminate,
         }
     }
 }
@@ -490,22 +597,20 @@ fn drain_signalfd(sfd: c_int) -> bool {
 fn reap_nohang(cmd: libc::pid_t, cmd_status: &mut Option<i32>) -> bool {
     loop {
         let mut ws = 0;
-        // SAFETY: `ws` is a valid out pointer.
-        let r = unsafe { libc::waitpid(-1, &mut ws, libc::WNOHANG | libc::__WALL) };
-        if r > 0 {
-            if r == cmd {
-                *cmd_status = Some(ws);
+        match sys::wait4(-1, &mut ws, libc::WNOHANG | libc::__WALL) {
+            Ok(0) => return false,
+            Ok(pid) => {
+                if pid as libc::pid_t == cmd {
+                    *cmd_status = Some(ws);
+                }
             }
-            continue;
+            Err(e) => return e == libc::ECHILD,
         }
-        if r < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        return r < 0;
     }
 }
 
-/// Stops, kills and reaps every descendant; returns how many processes were SIGKILLed.
+/// Stops, kills and reaps every descendant; returns how many processes were SIGKILLed. When the
+/// reaper has no children left (`ECHILD`) the tree is empty and `/proc` is not scanned.
 fn kill_tree(s: &mut Scratch, sfd: c_int, cmd: libc::pid_t, cmd_status: &mut Option<i32>) -> u32 {
     let mut seen_len = 0usize;
     let mut killed: u32 = 0;
@@ -519,14 +624,13 @@ fn kill_tree(s: &mut Scratch, sfd: c_int, cmd: libc::pid_t, cmd_status: &mut Opt
             let n = scan_descendants(s);
             let mut new = 0;
             for i in 0..n {
-                let pid = s.desc[i];
-                if s.round[..round_len].contains(&pid) {
+                let Some(&pid) = s.desc.get(i) else { break };
+                if s.round.get(..round_len).unwrap_or(&[]).contains(&pid) {
                     continue;
                 }
-                // SAFETY: signalling a descendant pid we just found.
-                unsafe { libc::kill(pid, libc::SIGSTOP) };
-                if round_len < s.round.len() {
-                    s.round[round_len] = pid;
+                let _ = sys::kill(pid, libc::SIGSTOP);
+                if let Some(slot) = s.round.get_mut(round_len) {
+                    *slot = pid;
                     round_len += 1;
                 }
                 new += 1;
@@ -536,13 +640,12 @@ fn kill_tree(s: &mut Scratch, sfd: c_int, cmd: libc::pid_t, cmd_status: &mut Opt
             }
         }
         for i in 0..round_len {
-            let pid = s.round[i];
-            // SAFETY: signalling a stopped descendant.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            if !s.seen[..seen_len].contains(&pid) {
+            let Some(&pid) = s.round.get(i) else { break };
+            let _ = sys::kill(pid, libc::SIGKILL);
+            if !s.seen.get(..seen_len).unwrap_or(&[]).contains(&pid) {
                 killed = killed.saturating_add(1);
-                if seen_len < s.seen.len() {
-                    s.seen[seen_len] = pid;
+                if let Some(slot) = s.seen.get_mut(seen_len) {
+                    *slot = pid;
                     seen_len += 1;
                 }
             }
@@ -551,21 +654,15 @@ fn kill_tree(s: &mut Scratch, sfd: c_int, cmd: libc::pid_t, cmd_status: &mut Opt
             return killed;
         }
         // Wait briefly for SIGCHLD before rescanning.
-        let mut fds = [libc::pollfd {
-            fd: sfd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: `fds` is a live array of one pollfd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, 5) };
+        let mut pfds = [pollfd(sfd)];
+        let _ = sys::poll(&mut pfds, 5);
         drain_signalfd(sfd);
     }
 }
 
 /// Fills `s.desc` with the live (not zombie) descendants of this process; returns how many.
 fn scan_descendants(s: &mut Scratch) -> usize {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = sys::getpid();
     let total = scan_proc(s);
     // Transitive closure by ppid over all descendants (zombies too, so their children are
     // found); `taken` marks entries already in `desc`.
@@ -574,14 +671,20 @@ fn scan_descendants(s: &mut Scratch) -> usize {
     while changed {
         changed = false;
         for i in 0..total {
-            if s.taken[i] {
+            let (Some(&taken), Some(&ppid), Some(&pid)) =
+                (s.taken.get(i), s.ppids.get(i), s.pids.get(i))
+            else {
+                break;
+            };
+            if taken {
                 continue;
             }
-            let ppid = s.ppids[i];
-            if ppid == me || s.desc[..n].contains(&ppid) {
-                s.taken[i] = true;
-                if n < s.desc.len() {
-                    s.desc[n] = s.pids[i];
+            if ppid == me || s.desc.get(..n).unwrap_or(&[]).contains(&ppid) {
+                if let Some(t) = s.taken.get_mut(i) {
+                    *t = true;
+                }
+                if let Some(slot) = s.desc.get_mut(n) {
+                    *slot = pid;
                     n += 1;
                 }
                 changed = true;
@@ -591,8 +694,16 @@ fn scan_descendants(s: &mut Scratch) -> usize {
     // Keep the live ones, in place.
     let mut live = 0usize;
     for i in 0..total {
-        if s.taken[i] && !s.zombie[i] && live < s.desc.len() {
-            s.desc[live] = s.pids[i];
+        let (Some(&taken), Some(&zombie), Some(&pid)) =
+            (s.taken.get(i), s.zombie.get(i), s.pids.get(i))
+        else {
+            break;
+        };
+        if taken
+            && !zombie
+            && let Some(slot) = s.desc.get_mut(live)
+        {
+            *slot = pid;
             live += 1;
         }
     }
@@ -603,36 +714,26 @@ fn scan_descendants(s: &mut Scratch) -> usize {
 /// entries were filled (at most `MAX_PROCS`; a bigger system is scanned in part, and the kill
 /// loop's rescans pick up the rest as processes die).
 fn scan_proc(s: &mut Scratch) -> usize {
-    // SAFETY: a NUL-terminated literal path.
-    let dir = unsafe {
-        libc::open(
-            c"/proc".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
+    let dir = match sys::openat(
+        libc::AT_FDCWD,
+        c"/proc".as_ptr().cast(),
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    ) {
+        Ok(fd) => fd as c_int,
+        Err(_) => return 0,
     };
-    if dir < 0 {
-        return 0;
-    }
+    let cap = MAX_PROCS.min(s.pids.len());
     let mut total = 0usize;
     'outer: loop {
-        // SAFETY: `dents` is a live buffer of `dents.len()` bytes.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir,
-                s.dents.as_mut_ptr(),
-                s.dents.len(),
-            )
+        let n = match sys::getdents64(dir, &mut s.dents) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n.min(s.dents.len()),
         };
-        if n <= 0 {
-            break;
-        }
-        let n = n as usize;
         let mut off = 0usize;
         while off + 19 < n {
             let reclen = match s.dents.get(off + 16..off + 18) {
-                Some(b) => u16::from_ne_bytes([b[0], b[1]]) as usize,
-                None => break,
+                Some(&[a, b]) => u16::from_ne_bytes([a, b]) as usize,
+                _ => break,
             };
             if reclen == 0 {
                 break;
@@ -640,20 +741,26 @@ fn scan_proc(s: &mut Scratch) -> usize {
             let name = s.dents.get(off + 19..(off + reclen).min(n)).unwrap_or(&[]);
             off += reclen;
             let Some(pid) = parse_pid(name) else { continue };
-            if total >= MAX_PROCS.min(s.pids.len()) {
+            if total >= cap {
                 break 'outer;
             }
-            if let Some((ppid, zombie)) = read_stat(dir, name) {
-                s.pids[total] = pid;
-                s.ppids[total] = ppid;
-                s.zombie[total] = zombie;
-                s.taken[total] = false;
+            if let Some((ppid, zombie)) = read_stat(dir, name)
+                && let (Some(p), Some(pp), Some(z), Some(t)) = (
+                    s.pids.get_mut(total),
+                    s.ppids.get_mut(total),
+                    s.zombie.get_mut(total),
+                    s.taken.get_mut(total),
+                )
+            {
+                *p = pid;
+                *pp = ppid;
+                *z = zombie;
+                *t = false;
                 total += 1;
             }
         }
     }
-    // SAFETY: closing the fd we opened.
-    unsafe { libc::close(dir) };
+    sys::close(dir);
     total
 }
 
@@ -674,6 +781,21 @@ fn parse_pid(name: &[u8]) -> Option<i32> {
     (digits > 0).then_some(pid)
 }
 
+/// Reads until `buf` is full or EOF; returns the bytes read.
+fn read_full(fd: c_int, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while let Some(rest) = buf.get_mut(got..) {
+        if rest.is_empty() {
+            break;
+        }
+        match sys::read(fd, rest) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
 /// `(ppid, zombie)` from `/proc/<name>/stat`, relative to the `/proc` dir fd.
 fn read_stat(dir: c_int, name: &[u8]) -> Option<(i32, bool)> {
     let mut path = [0u8; 32];
@@ -689,15 +811,10 @@ fn read_stat(dir: c_int, name: &[u8]) -> Option<(i32, bool)> {
         *path.get_mut(len)? = b;
         len += 1;
     }
-    // SAFETY: `path` is NUL-terminated (written above) and lives across the call.
-    let fd = unsafe { libc::openat(dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
+    let fd = sys::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC).ok()? as c_int;
     let mut buf = [0u8; 512];
     let n = read_full(fd, &mut buf);
-    // SAFETY: closing the fd we opened.
-    unsafe { libc::close(fd) };
+    sys::close(fd);
     let line = buf.get(..n)?;
     // "pid (comm) S ppid ..." — comm may hold ')' and spaces, so split at the last ')'.
     let close = line.iter().rposition(|&b| b == b')')?;
@@ -716,153 +833,130 @@ fn read_stat(dir: c_int, name: &[u8]) -> Option<(i32, bool)> {
     Some((ppid, state == b'Z' || state == b'X'))
 }
 
-/// What the cloned command child needs.
+/// What the cloned command needs.
 struct CommandArgs<'a> {
     spec: &'a ChildSpec,
-    errfd: c_int,
+    stdio: [c_int; 3],
+    ruleset: c_int,
     reaper: libc::pid_t,
-    sfd: c_int,
-    err_read: c_int,
+    shared: &'a Shared,
 }
 
-extern "C" fn command_entry(arg: *mut libc::c_void) -> c_int {
-    // SAFETY: `arg` is the `CommandArgs` the reaper passed to clone, alive while it is
-    // suspended (CLONE_VFORK); closing fds in the child affects only its own fd table.
-    unsafe {
-        let args = &*arg.cast::<CommandArgs<'_>>();
-        libc::close(args.sfd);
-        libc::close(args.err_read);
-        command_main(args.spec, args.errfd, args.reaper)
-    }
-}
-
-/// The forked command: confine, then exec. Never returns.
+/// The command's start routine on its own stack: confine, then exec. Never returns.
 ///
 /// # Safety
-/// Must be called only in the child of the reaper's `fork`.
-unsafe fn command_main(spec: &ChildSpec, errfd: c_int, reaper: libc::pid_t) -> ! {
-    let fail = |stage: i32| -> ! {
-        let e = errno();
-        let mut report = [0u8; 8];
-        report[..4].copy_from_slice(&stage.to_ne_bytes());
-        report[4..].copy_from_slice(&e.to_ne_bytes());
-        write_all(errfd, &report);
-        // SAFETY: _exit ends the child.
-        unsafe { libc::_exit(127) }
-    };
-    // SAFETY: integer-only prctl/getppid calls.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-        if libc::getppid() != reaper {
-            libc::_exit(127);
-        }
-    }
-    // Default signal mask and dispositions (Rust ignores SIGPIPE; ignored stays ignored on exec).
-    // SAFETY: `set` and `act` are plain data initialised before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        for sig in 1..32 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &act, std::ptr::null_mut());
-            }
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-    let stdio = [
-        spec.stdin.as_raw_fd(),
-        spec.stdout.as_raw_fd(),
-        spec.stderr.as_raw_fd(),
-    ];
-    for (target, fd) in stdio.into_iter().enumerate() {
-        let target = target as c_int;
-        // SAFETY: dup2/fcntl on fds we own.
-        let ok = unsafe {
-            if fd == target {
-                libc::fcntl(fd, libc::F_SETFD, 0) == 0
-            } else {
-                libc::dup2(fd, target) == target
-            }
-        };
-        if !ok {
-            fail(stage::STDIO);
-        }
-    }
-    // Everything above stdio closes on exec (the ruleset and error fds are used before exec).
-    // SAFETY: close_range with the CLOEXEC flag only changes fd flags; failure is harmless
-    // because codeward opens all its fds close-on-exec anyway.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    set_rlimits(&spec.rlimits).unwrap_or_else(|()| fail(stage::RLIMIT));
-    // SAFETY: `cwd` is a NUL-terminated CString prepared before fork.
-    if unsafe { libc::chdir(spec.cwd.as_ptr()) } != 0 {
-        fail(stage::CHDIR);
-    }
-    // SAFETY: integer-only prctl.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
-        fail(stage::NO_NEW_PRIVS);
-    }
-    if let Some(fd) = &spec.ruleset {
-        // SAFETY: landlock_restrict_self takes a ruleset fd and flags; no memory.
-        let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd.as_raw_fd(), 0u32) };
-        if r != 0 {
-            fail(stage::LANDLOCK);
-        }
-    }
-    // SAFETY: path, argv and envp are NUL-terminated strings / NULL-terminated arrays prepared
-    // before fork and alive in this copy of the address space.
-    unsafe {
-        libc::execve(
-            spec.path.as_ptr(),
-            spec.argv_ptrs.as_ptr(),
-            spec.envp_ptrs.as_ptr(),
-        )
-    };
-    fail(stage::EXEC)
+/// Only as the start routine of the reaper's `clone_vfork`, with `arg` its `CommandArgs`.
+unsafe extern "C" fn command_entry(arg: *mut c_void) -> ! {
+    // SAFETY: the reaper passes its CommandArgs and stays suspended (CLONE_VFORK) while we use
+    // it.
+    let args = unsafe { &*arg.cast::<CommandArgs<'_>>() };
+    let errno = command_main(args);
+    args.shared.cmd_errno.store(errno.1, Ordering::Relaxed);
+    args.shared.cmd_stage.store(errno.0, Ordering::Release);
+    sys::exit(127)
 }
 
-fn set_rlimits(r: &Rlimits) -> Result<(), ()> {
-    let set = |res, v: Option<u64>| -> Result<(), ()> {
-        let Some(v) = v else { return Ok(()) };
-        let mut cur = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+/// Confines and execs; returns `(stage, errno)` only on failure.
+fn command_main(args: &CommandArgs<'_>) -> (i32, sys::Errno) {
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize);
+    if sys::getppid() != args.reaper {
+        sys::exit(127);
+    }
+    if let Err(e) = sys::set_sigmask(0) {
+        return (stage::REAPER, e);
+    }
+    for (target, fd) in args.stdio.into_iter().enumerate() {
+        let target = target as c_int;
+        let r = if fd == target {
+            sys::fcntl(fd, libc::F_SETFD, 0)
+        } else {
+            sys::dup3(fd, target)
         };
-        // SAFETY: `cur` is a live rlimit struct getrlimit fills.
-        if unsafe { libc::getrlimit(res, &mut cur) } != 0 {
-            return Err(());
+        if let Err(e) = r {
+            return (stage::STDIO, e);
         }
-        // Never above the current hard limit (raising it needs privileges).
-        let v = (v as libc::rlim_t).min(cur.rlim_max);
-        let lim = libc::rlimit {
+    }
+    // Everything above stdio closes on exec (the ruleset fd is used before exec). Failure is
+    // harmless: every fd the reaper received or kept is close-on-exec already.
+    let _ = sys::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+    if let Err(e) = set_rlimits(&args.spec.rlimits) {
+        return (stage::RLIMIT, e);
+    }
+    if let Err(e) = sys::chdir(&args.spec.cwd) {
+        return (stage::CHDIR, e);
+    }
+    if let Err(e) = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1) {
+        return (stage::NO_NEW_PRIVS, e);
+    }
+    if args.ruleset >= 0
+        && let Err(e) = sys::landlock_restrict_self(args.ruleset)
+    {
+        return (stage::LANDLOCK, e);
+    }
+    // SAFETY: path, argv and envp are NUL-terminated strings / NULL-terminated arrays that
+    // codeward keeps alive until the reaper is reaped.
+    let e = unsafe {
+        sys::execve(
+            args.spec.path.as_ptr(),
+            args.spec.argv_ptrs.as_ptr(),
+            args.spec.envp_ptrs.as_ptr(),
+        )
+    };
+    (stage::EXEC, e)
+}
+
+fn set_rlimits(r: &Rlimits) -> Result<(), sys::Errno> {
+    let set = |res: c_int, v: Option<u64>| -> Result<(), sys::Errno> {
+        let Some(v) = v else { return Ok(()) };
+        let lim = |v: u64| libc::rlimit64 {
             rlim_cur: v,
             rlim_max: v,
         };
-        // SAFETY: `lim` is a live rlimit struct.
-        if unsafe { libc::setrlimit(res, &lim) } == 0 {
-            Ok(())
-        } else {
-            Err(())
+        match sys::prlimit(res, Some(lim(v))) {
+            Ok(_) => Ok(()),
+            // Never above the current hard limit (raising it needs privileges).
+            Err(libc::EPERM) => {
+                let cur = sys::prlimit(res, None)?;
+                sys::prlimit(res, Some(lim(v.min(cur.rlim_max)))).map(|_| ())
+            }
+            Err(e) => Err(e),
         }
     };
-    set(libc::RLIMIT_CORE, Some(0))?;
-    set(libc::RLIMIT_CPU, r.cpu_secs)?;
-    set(libc::RLIMIT_FSIZE, r.file_bytes)?;
-    set(libc::RLIMIT_NOFILE, r.open_files)?;
-    set(libc::RLIMIT_AS, r.memory_bytes)?;
+    set(libc::RLIMIT_CORE as c_int, Some(0))?;
+    set(libc::RLIMIT_CPU as c_int, r.cpu_secs)?;
+    set(libc::RLIMIT_FSIZE as c_int, r.file_bytes)?;
+    set(libc::RLIMIT_NOFILE as c_int, r.open_files)?;
+    set(libc::RLIMIT_AS as c_int, r.memory_bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_parse_from_proc_names() {
+        assert_eq!(parse_pid(b"1234\0"), Some(1234));
+        assert_eq!(parse_pid(b"self\0"), None);
+        assert_eq!(parse_pid(b"\0"), None);
+        assert_eq!(parse_pid(b"99999999999\0"), None);
+    }
+
+    #[test]
+    fn stat_of_self_gives_parent() {
+        let dir = sys::openat(
+            libc::AT_FDCWD,
+            c"/proc".as_ptr().cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+        .expect("open /proc") as c_int;
+        let me = std::process::id().to_string();
+        let mut name = me.into_bytes();
+        name.push(0);
+        let got = read_stat(dir, &name);
+        sys::close(dir);
+        // SAFETY: getppid has no preconditions.
+        let ppid = unsafe { libc::getppid() };
+        assert_eq!(got, Some((ppid, false)));
+    }
 }
