@@ -10,6 +10,7 @@ mod conversations;
 mod engine;
 pub mod error;
 mod exec;
+pub mod harness;
 pub mod options;
 mod project;
 pub mod types;
