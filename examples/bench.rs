@@ -191,11 +191,12 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "-".into(), |b| format!("{:.1}", b as f64 / 1_048_576.0))
 }
 
+/// Microseconds with a unit: `20.5 µs`, or `14.8 ms` from 10 ms up.
 fn us(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1} ms", v / 1000.0)
     } else {
-        format!("{v:.1}")
+        format!("{v:.1} µs")
     }
 }
 
@@ -221,8 +222,8 @@ fn render(r: &HarnessReport) -> String {
     );
     if !r.throughput.is_empty() {
         let mut t = Table::new([
-            "workload", "callers", "ops", "errors", "ops/s", "p50 µs", "p95 µs", "p99 µs",
-            "max µs", "dropped", "peak MiB",
+            "workload", "callers", "ops", "errors", "ops/s", "p50", "p95", "p99", "max", "dropped",
+            "peak MiB",
         ]);
         for w in &r.throughput {
             t.row([
@@ -251,7 +252,7 @@ fn render(r: &HarnessReport) -> String {
     if let Some(p) = &r.projects {
         out.push_str(&format!(
             "\nprojects: {} started in {:.0} ms, stopped in {:.0} ms ({} in parallel); \
-             start p50 {} µs p99 {} µs, stop p50 {} µs p99 {} µs; peak {} MiB\n",
+             start p50 {} p99 {}, stop p50 {} p99 {}; peak {} MiB\n",
             p.count,
             p.start_total_ms,
             p.stop_total_ms,
@@ -266,7 +267,7 @@ fn render(r: &HarnessReport) -> String {
     if let Some(i) = &r.idle_memory {
         out.push_str(&format!(
             "\nidle memory: {} conversations in one project, RSS {} → {} MiB = {} per conversation; \
-             started in {:.0} ms (p99 {} µs), stopped in {:.0} ms\n",
+             started in {:.0} ms (p99 {}), stopped in {:.0} ms\n",
             i.started,
             mib(i.rss_before_bytes),
             mib(i.rss_after_bytes),
@@ -279,8 +280,8 @@ fn render(r: &HarnessReport) -> String {
     }
     if let Some(cr) = &r.crash_recovery {
         out.push_str(&format!(
-            "\ncrash recovery: {} samples, {} restored from the journal; back in service p50 {} µs, \
-             p99 {} µs, max {} µs\n  ({})\n",
+            "\ncrash recovery: {} samples, {} restored from the journal; back in service p50 {}, \
+             p99 {}, max {}\n  ({})\n",
             cr.samples,
             cr.restored,
             us(cr.back_in_service.p50_us),

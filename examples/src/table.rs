@@ -70,8 +70,15 @@ impl Table {
     }
 }
 
+/// A number, optionally followed by one unit word (`12`, `20.5 µs`, `14.8 ms`).
 fn looks_numeric(cell: &str) -> bool {
-    cell.chars().next().is_some_and(|c| c.is_ascii_digit())
+    let mut words = cell.split_whitespace();
+    let number = words.next().is_some_and(|w| w.parse::<f64>().is_ok());
+    number
+        && words
+            .next()
+            .is_none_or(|unit| !unit.starts_with(|c: char| c.is_ascii_digit()))
+        && words.next().is_none()
 }
 
 #[cfg(test)]
@@ -83,9 +90,11 @@ mod tests {
         let mut t = Table::new(["name", "value"]);
         t.row(["noop", "12"]);
         t.row(["fs_read", "1234"]);
+        t.row(["p99", "14.8 ms"]);
+        t.row(["text", "1,000 things"]);
         assert_eq!(
             t.render(),
-            "name     value\n-------  -----\nnoop        12\nfs_read   1234\n"
+            "name     value\n-------  ------------\nnoop               12\nfs_read          1234\np99           14.8 ms\ntext     1,000 things\n"
         );
     }
 
