@@ -213,15 +213,31 @@ fn scripted_message(round: u64, event: usize) -> Signal {
     msg
 }
 
-/// Sum of a telemetry counter over the fleet's projects.
-async fn counter(fleet: &Fleet, name: &str) -> u64 {
-    let mut sum = 0;
+/// Sums of the telemetry counters `name` and `total_events` over the fleet's projects.
+async fn counters(fleet: &Fleet, name: &str) -> (u64, u64) {
+    let (mut sum, mut total) = (0, 0);
     for p in &fleet.projects {
         if let Ok(d) = fleet.engine.diagnostics(p).await {
             sum += d.telemetry["counters"][name].as_u64().unwrap_or(0);
+            total += d.telemetry["total_events"].as_u64().unwrap_or(0);
         }
     }
-    sum
+    (sum, total)
+}
+
+/// Telemetry counter `name` summed over the fleet once the telemetry actors have caught up
+/// (they count asynchronously): read until `total_events` stops moving, ≤ 2 s.
+async fn settled_counter(fleet: &Fleet, name: &str) -> u64 {
+    let give_up = Instant::now() + Duration::from_secs(2);
+    let mut last = counters(fleet, name).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = counters(fleet, name).await;
+        if now.1 == last.1 || Instant::now() >= give_up {
+            return now.0;
+        }
+        last = now;
+    }
 }
 
 /// `conversations`: every conversation gets `events` scripted messages per round, driven by
@@ -242,7 +258,7 @@ pub(crate) async fn conversations(
             convs.push((p.clone(), c));
         }
     }
-    let completed_before = counter(fleet, "tool.completed").await;
+    let completed_before = settled_counter(fleet, "tool.completed").await;
     let dropped_before = fleet.dropped().await;
     let peak_reset = process::reset_peak_rss();
     let callers = config.concurrency.min(convs.len());
@@ -313,7 +329,7 @@ pub(crate) async fn conversations(
         }
         let _ = fleet.engine.stop_conversation(p, c).await;
     }
-    let completed = counter(fleet, "tool.completed")
+    let completed = settled_counter(fleet, "tool.completed")
         .await
         .saturating_sub(completed_before);
     let mut notes: BTreeMap<String, u64> = total
