@@ -104,11 +104,10 @@ async fn a_bad_config_is_refused_before_anything_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_injection_restarts_the_conversation_from_its_journal() {
-    let dir = std::env::temp_dir().join(format!("codeward-harness-inject-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(EngineConfig::default()).await.unwrap();
     let p = engine
-        .start_project(&dir, ProjectOptions::default())
+        .start_project(dir.path(), ProjectOptions::default())
         .await
         .unwrap();
     let c = engine
@@ -140,5 +139,4 @@ async fn crash_injection_restarts_the_conversation_from_its_journal() {
         "project_not_found"
     );
     engine.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
