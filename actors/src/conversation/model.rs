@@ -360,7 +360,7 @@ impl ScriptedModel {
                 let call = ModelToolCall {
                     id: Some(scripted_call_id(req, 0)),
                     name: "asset.list".into(),
-                    args: json!({ "kind": kind }),
+                    args: json!({ "type": kind }),
                     run_mode: None,
                 };
                 return (

@@ -107,6 +107,10 @@ impl Engine {
             store.set_counter("alerts.suppressed", suppressed);
             store.set_counter("alerts.dropped", dropped);
             store.set_counter("alerts.failed", failed);
+            store.set_counter(
+                "journal.appends",
+                project.journal.counters().signals_appended,
+            );
             store.snapshot(now)
         };
         let opts = &project.options;

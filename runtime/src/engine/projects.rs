@@ -125,10 +125,12 @@ fn severity(s: AlertSeverity) -> Severity {
 }
 
 fn alert_router(inner: &EngineInner, opts: &EffectiveOptions) -> Result<AlertRouter> {
-    let mut config = AlertConfig::default();
-    // A webhook delivery may take 2 × its timeout + its 1 s retry delay (SPEC §8.5); the router's
-    // per-delivery timeout must not cut the retry off.
-    config.delivery_timeout_ms = 2 * crate::alerts::DEFAULT_TIMEOUT_MS + 2_000;
+    let mut config = AlertConfig {
+        // A webhook delivery may take 2 × its timeout + its 1 s retry delay (SPEC §8.5); the
+        // router's per-delivery timeout must not cut the retry off.
+        delivery_timeout_ms: 2 * crate::alerts::DEFAULT_TIMEOUT_MS + 2_000,
+        ..AlertConfig::default()
+    };
     if let Some(events) = &inner.config.alert_events {
         config.critical_events = events.clone();
     }
