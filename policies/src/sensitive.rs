@@ -52,13 +52,34 @@ pub const BUILTIN_SENSITIVE: &[&str] = &[
     ".*_history",
 ];
 
-/// Compiled deny and allow pattern sets.
+/// Compiled deny and allow pattern sets (shared: cloning is an `Arc` bump).
 #[derive(Debug, Clone)]
 pub(crate) struct SensitiveMatcher {
+    inner: std::sync::Arc<Compiled>,
+}
+
+#[derive(Debug)]
+struct Compiled {
     deny: GlobSet,
     /// Glob index → (source pattern, rule key).
     deny_source: Vec<(String, String)>,
     allow: GlobSet,
+}
+
+/// Most distinct (deny, allow) lists kept compiled; the cache is emptied when full.
+const CACHE_LIMIT: usize = 64;
+
+type CacheKey = (Vec<(String, String)>, Vec<String>);
+
+/// Compiled matchers by their pattern lists: projects with the same lists (the common case —
+/// the built-in list plus the same few extras) share one compile (a `GlobSet` of ~90 globs
+/// costs milliseconds to build).
+fn cache()
+-> &'static std::sync::Mutex<std::collections::HashMap<CacheKey, std::sync::Arc<Compiled>>> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<CacheKey, std::sync::Arc<Compiled>>>,
+    > = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
 }
 
 fn glob(p: &str) -> Result<globset::Glob, globset::Error> {
@@ -95,25 +116,41 @@ impl SensitiveMatcher {
         deny: impl IntoIterator<Item = (&'a str, String)>,
         allow: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, globset::Error> {
+        let deny: Vec<(String, String)> =
+            deny.into_iter().map(|(p, k)| (p.to_owned(), k)).collect();
+        let allow: Vec<String> = allow.into_iter().map(str::to_owned).collect();
+        let key: CacheKey = (deny, allow);
+        if let Ok(map) = cache().lock()
+            && let Some(hit) = map.get(&key)
+        {
+            return Ok(Self { inner: hit.clone() });
+        }
         let mut db = GlobSetBuilder::new();
         let mut deny_source = Vec::new();
-        for (p, key) in deny {
+        for (p, rule) in &key.0 {
             for g in expand(p, true) {
                 db.add(glob(&g)?);
-                deny_source.push((p.to_owned(), key.clone()));
+                deny_source.push((p.clone(), rule.clone()));
             }
         }
         let mut ab = GlobSetBuilder::new();
-        for p in allow {
+        for p in &key.1 {
             for g in expand(p, false) {
                 ab.add(glob(&g)?);
             }
         }
-        Ok(Self {
+        let compiled = std::sync::Arc::new(Compiled {
             deny: db.build()?,
             deny_source,
             allow: ab.build()?,
-        })
+        });
+        if let Ok(mut map) = cache().lock() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(key, compiled.clone());
+        }
+        Ok(Self { inner: compiled })
     }
 
     /// The (pattern, rule key) matching `rel` (root-relative or absolute), unless allow-listed.
@@ -130,14 +167,15 @@ impl SensitiveMatcher {
             return None;
         }
         let cand = globset::Candidate::new(s);
-        if !self.deny.is_match_candidate(&cand) {
+        let c = &self.inner;
+        if !c.deny.is_match_candidate(&cand) {
             return None;
         }
-        let idx = self.deny.matches_candidate(&cand).into_iter().next()?;
-        if self.allow.is_match_candidate(&cand) {
+        let idx = c.deny.matches_candidate(&cand).into_iter().next()?;
+        if c.allow.is_match_candidate(&cand) {
             return None;
         }
-        self.deny_source
+        c.deny_source
             .get(idx)
             .map(|(p, k)| (p.as_str(), k.as_str()))
     }

@@ -109,21 +109,9 @@ impl StaticTools {
         providers: &[Arc<dyn ToolProvider>],
         project: &crate::config::ProjectContext,
     ) -> Result<Self, String> {
-        let mut entries: Vec<Arc<CatalogEntry>> = Vec::new();
-        let mut names = std::collections::BTreeSet::new();
-        for spec in codeward_tools::builtin_specs() {
-            let exec = if spec.name == "command.run" {
-                ToolExec::CommandRun
-            } else {
-                ToolExec::Builtin
-            };
-            names.insert(spec.name.clone());
-            entries.push(Arc::new(CatalogEntry::new(spec, true, exec)));
-        }
-        for (spec, exec) in asset_tool_specs() {
-            names.insert(spec.name.clone());
-            entries.push(Arc::new(CatalogEntry::new(spec, true, exec)));
-        }
+        let mut entries: Vec<Arc<CatalogEntry>> = builtin_entries().to_vec();
+        let mut names: std::collections::BTreeSet<String> =
+            entries.iter().map(|e| e.spec.name.clone()).collect();
         for provider in providers {
             for mut spec in provider.tools(project) {
                 if !names.insert(spec.name.clone()) {
@@ -139,6 +127,27 @@ impl StaticTools {
         }
         Ok(Self { entries })
     }
+}
+
+/// The built-in tools, compiled once per process (their schemas never change) and shared by
+/// every project's catalog.
+fn builtin_entries() -> &'static [Arc<CatalogEntry>] {
+    static BUILTINS: std::sync::OnceLock<Vec<Arc<CatalogEntry>>> = std::sync::OnceLock::new();
+    BUILTINS.get_or_init(|| {
+        let mut entries = Vec::new();
+        for spec in codeward_tools::builtin_specs() {
+            let exec = if spec.name == "command.run" {
+                ToolExec::CommandRun
+            } else {
+                ToolExec::Builtin
+            };
+            entries.push(Arc::new(CatalogEntry::new(spec, true, exec)));
+        }
+        for (spec, exec) in asset_tool_specs() {
+            entries.push(Arc::new(CatalogEntry::new(spec, true, exec)));
+        }
+        entries
+    })
 }
 
 /// The catalog of one asset generation.

@@ -73,6 +73,12 @@ impl JournalHandle {
         .map_err(join_error)??;
         let report = opened.report;
         let core = JournalCore::new(config, readers);
+        if report.created {
+            // A journal created just now holds nothing to trim: the start-up compaction (and
+            // its checkpoint fsyncs) would be pure cost; the periodic one still runs.
+            core.compacted_once
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let guard = core.spawn_writer(Source::Opened(opened.conn)).await?;
         core.park(guard);
         Ok((JournalHandle { core }, report))

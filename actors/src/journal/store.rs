@@ -229,11 +229,19 @@ fn open_once(config: &JournalConfig, now: i64) -> std::result::Result<Opened, Fa
         }
     }
     if fresh {
+        // A file created just now holds nothing to lose: building it (the WAL switch goes
+        // through a rollback journal) runs without fsyncs; the configured `synchronous` applies
+        // from the first real write on. A crash mid-creation leaves a file that fails its
+        // quick_check and is quarantined at the next start.
+        conn.pragma_update(None, "synchronous", "OFF")
+            .map_err(sql)?;
         // INVARIANT: auto_vacuum only takes effect before the first table is created.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
             .map_err(sql)?;
+        set_connection_pragmas(&conn, "OFF").map_err(sql)?;
+    } else {
+        set_connection_pragmas(&conn, config.sync.pragma()).map_err(sql)?;
     }
-    set_connection_pragmas(&conn, config.sync).map_err(sql)?;
 
     let mut conn = conn;
     let tx = conn
@@ -260,6 +268,10 @@ fn open_once(config: &JournalConfig, now: i64) -> std::result::Result<Opened, Fa
     let check_json = serde_json::to_string(&quick_check).unwrap_or_default();
     put_meta(&tx, meta::LAST_CHECK, &check_json).map_err(sql)?;
     tx.commit().map_err(sql)?;
+    if fresh {
+        conn.pragma_update(None, "synchronous", config.sync.pragma())
+            .map_err(sql)?;
+    }
     Ok(Opened {
         conn,
         report: OpenReport {
@@ -283,7 +295,7 @@ pub(crate) fn open_writer(path: &Path, sync: super::JournalSync) -> Result<Conne
     .map_err(|e| JournalError::sqlite(path, &e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| JournalError::sqlite(path, &e))?;
-    set_connection_pragmas(&conn, sync).map_err(|e| JournalError::sqlite(path, &e))?;
+    set_connection_pragmas(&conn, sync.pragma()).map_err(|e| JournalError::sqlite(path, &e))?;
     match schema_version(&conn).map_err(|e| JournalError::sqlite(path, &e))? {
         Some(SCHEMA_VERSION) => Ok(conn),
         Some(found) if found > SCHEMA_VERSION => Err(JournalError::SchemaTooNew {
@@ -313,7 +325,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
 /// Prepared statements kept per connection (the writer uses a few dozen distinct ones).
 const STATEMENT_CACHE: usize = 64;
 
-fn set_connection_pragmas(conn: &Connection, sync: super::JournalSync) -> rusqlite::Result<()> {
+fn set_connection_pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -322,7 +334,7 @@ fn set_connection_pragmas(conn: &Connection, sync: super::JournalSync) -> rusqli
             Some(format!("journal_mode=WAL refused (got `{mode}`)")),
         ));
     }
-    conn.pragma_update(None, "synchronous", sync.pragma())
+    conn.pragma_update(None, "synchronous", synchronous)
 }
 
 /// Runs `quick_check` / `integrity_check` and keeps at most [`MAX_CHECK_MESSAGES`] findings.
