@@ -1,1 +1,5 @@
-//! The workspace integration suite: one test binary, one module per area.
+//! The workspace integration suite: one test binary, one module per area (SPEC section in
+//! brackets). Shared support — projects on temp dirs, polling, test tools and sinks — lives in
+//! the `codeward_tests` library (`support.rs`).
+
+mod errors; // §2.3

@@ -11,6 +11,11 @@ mod project;
 pub mod types;
 
 pub use codeward_actors::conversation::{ModelClient, ScriptedModel, Signal};
+// Named by `conversation_projection` and by `EngineConfig`'s alert fields.
+pub use codeward_actors::conversation::{Projection, ProjectionKey};
+pub use codeward_actors::telemetry::{
+    Alert, AlertError, AlertRoute, AlertSink, ChannelSink, Severity,
+};
 pub use codeward_actors::ids::{ConversationId, ProjectId};
 pub use codeward_assets::{Asset, AssetHit, AssetKind, AssetSummary, ReloadReport};
 pub use codeward_tools::ToolSpec;
@@ -20,6 +25,7 @@ pub use config::{
 pub use engine::Engine;
 pub use engine::assets::AssetsDiagnostics;
 pub use engine::diagnostics::ProjectDiagnostics;
+pub use engine::failure::FailureTarget;
 pub use error::{Error, Result};
 pub use options::ProjectOptions;
 pub use types::*;

@@ -73,7 +73,7 @@ pub(crate) fn journal_error(e: JournalError) -> Error {
 
 fn parse_conversation_id(raw: &str) -> Result<ConversationId> {
     ConversationId::parse(raw).map_err(|e| Error::InvalidConversationId {
-        reason: e.code().trim_start_matches("invalid_").to_owned(),
+        reason: e.reason.as_str().to_owned(),
     })
 }
 
