@@ -3,3 +3,5 @@
 //! the `codeward_tests` library (`support.rs`).
 
 mod errors; // §2.3
+mod policy_paths; // §5.2, §5.4, §5.5
+mod network_env; // §5.6, §5.7
