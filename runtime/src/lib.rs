@@ -11,8 +11,16 @@ mod project;
 pub mod types;
 
 pub use codeward_actors::conversation::{ModelClient, ScriptedModel, Signal};
-// Named by `conversation_projection` and by `EngineConfig`'s alert fields.
-pub use codeward_actors::conversation::{Projection, ProjectionKey};
+// Named by the conversation calls of `Engine`, by `ModelClient` and by `EngineConfig`'s alert
+// fields.
+pub use codeward_actors::conversation::{
+    ConversationEvent, DeltaSink, ModelError, ModelRequest, ModelResponse, ModelTool,
+    ModelToolCall, Projection, ProjectionKey,
+};
+pub use codeward_actors::conversation_actor::{
+    ConversationActorDiagnostics, ConversationSnapshot, ConversationStateView,
+    ConversationSubscription, Lagged, SignalAck,
+};
 pub use codeward_actors::telemetry::{
     Alert, AlertError, AlertRoute, AlertSink, ChannelSink, Severity,
 };
