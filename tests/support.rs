@@ -313,7 +313,7 @@ impl TestTools {
         self.gate.send_replace(true);
     }
 
-    /// `test.gate` calls running now.
+    /// `test.gate` calls running now (a call whose task was aborted no longer counts).
     pub fn in_flight(&self) -> usize {
         self.stats.in_flight.load(Ordering::SeqCst)
     }
@@ -440,7 +440,9 @@ async fn gated(
         .push(n);
     let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let outcome = tokio::select! {
+    // Counted out when the call ends, or when its task is aborted and the future dropped.
+    let _running = Running(stats.clone());
+    tokio::select! {
         r = gate.wait_for(|open| *open) => {
             r.map(|_| json!({ "n": n })).map_err(|_| ProviderError {
                 reason: "gate_dropped".into(), message: "the gate was dropped".into(),
@@ -450,9 +452,15 @@ async fn gated(
             stats.cancelled.fetch_add(1, Ordering::SeqCst);
             Err(ProviderError { reason: "cancelled".into(), message: "token fired".into() })
         }
-    };
-    stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-    outcome
+    }
+}
+
+struct Running(Arc<GateStats>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An alert sink that never finishes a delivery.
