@@ -8,3 +8,4 @@ mod network_env; // §5.6, §5.7
 mod quotas_timeouts; // §4 steps 10-12, §6.3, §8.4
 mod conversations; // §11, §12.2
 mod supervision; // §13
+mod telemetry_alerts; // §5.9, §8

@@ -505,11 +505,21 @@ impl Engine {
             (a.at_ms, rank(&a.source), a.seq).cmp(&(b.at_ms, rank(&b.source), b.seq))
         });
         let total = entries.len();
-        let keep = entries.split_off(total.saturating_sub(limit));
+        let mut keep = entries.split_off(total.saturating_sub(limit));
+        // Correlation ids are caller input too: redacted on the way out, after filtering.
+        let redact_id = |id: &str| match redactor.redact(&Value::String(id.to_owned())) {
+            Value::String(s) => s,
+            _ => "[REDACTED]".to_owned(),
+        };
+        for e in &mut keep {
+            if let Some(id) = &e.correlation_id {
+                e.correlation_id = Some(redact_id(id));
+            }
+        }
         Ok(IncidentTimeline {
             project_id: project.id.to_string(),
             conversation_id: c.to_string(),
-            correlation_id: filter,
+            correlation_id: filter.as_deref().map(redact_id),
             limit,
             total_entries: total,
             truncated: total > keep.len(),
