@@ -9,12 +9,10 @@
 use std::time::Duration;
 
 use codeward::{
-    ConversationId, ConversationOptions, ConversationSubscription, Projection, ProjectionKey, ProjectOptions, Signal,
-    TimelineQuery,
+    ConversationId, ConversationOptions, ConversationSubscription, ProjectOptions, Projection,
+    ProjectionKey, Signal, TimelineQuery,
 };
-use codeward_tests::{
-    TestProject, TestTools, WAIT, config_with, eventually, scripted, unique,
-};
+use codeward_tests::{TestProject, TestTools, WAIT, config_with, eventually, scripted, unique};
 use serde_json::{Value, json};
 
 const SETTLE: Option<Duration> = Some(Duration::from_secs(20));
@@ -92,7 +90,11 @@ async fn a_scripted_conversation_loops_through_its_tool_calls_to_completion() {
         ]}),
     );
     let correlation = msg.correlation_id.to_string();
-    let snap = p.engine.conversation_call(&p.id, &c, msg, SETTLE).await.unwrap();
+    let snap = p
+        .engine
+        .conversation_call(&p.id, &c, msg, SETTLE)
+        .await
+        .unwrap();
     assert!(snap.settled, "{snap:?}");
     assert_eq!(status(json!(snap)), "idle");
     assert!(snap.pending_tool_calls.is_empty());
@@ -114,7 +116,9 @@ async fn a_scripted_conversation_loops_through_its_tool_calls_to_completion() {
         assert!(t.contains(&expected), "{expected} missing from {t:?}");
     }
     assert_eq!(
-        t.iter().filter(|x| **x == "conversation.tool.completed").count(),
+        t.iter()
+            .filter(|x| **x == "conversation.tool.completed")
+            .count(),
         2,
         "{t:?}"
     );
@@ -126,7 +130,8 @@ async fn a_scripted_conversation_loops_through_its_tool_calls_to_completion() {
         .map(|(_, _, d)| d["content"].as_str().unwrap().to_owned())
         .unwrap();
     assert!(
-        last_text.contains("Tool fs.read completed.") && last_text.contains("Tool fs.list completed."),
+        last_text.contains("Tool fs.read completed.")
+            && last_text.contains("Tool fs.list completed."),
         "{last_text}"
     );
     let closed = entries
@@ -146,7 +151,12 @@ async fn a_scripted_conversation_loops_through_its_tool_calls_to_completion() {
         (mine.len() == 2).then_some(mine)
     })
     .await;
-    assert!(model.iter().all(|d| d["source"] == "model" && d["decision"] == "allow"), "{model:?}");
+    assert!(
+        model
+            .iter()
+            .all(|d| d["source"] == "model" && d["decision"] == "allow"),
+        "{model:?}"
+    );
     let state = p.engine.conversation_state(&p.id, &c).await.unwrap();
     assert_eq!(state.run_history.len(), 1);
     assert_eq!(state.run_history[0].status, "completed");
@@ -181,7 +191,11 @@ async fn a_denied_model_tool_call_fails_the_call_not_the_conversation() {
             {"name": "command.run", "args": {"argv": ["true"]}},
         ]}),
     );
-    let snap = p.engine.conversation_call(&p.id, &c, msg, SETTLE).await.unwrap();
+    let snap = p
+        .engine
+        .conversation_call(&p.id, &c, msg, SETTLE)
+        .await
+        .unwrap();
     assert!(snap.settled);
     let entries = timeline(&p, &c).await;
     let failed: Vec<&Value> = entries
@@ -192,7 +206,10 @@ async fn a_denied_model_tool_call_fails_the_call_not_the_conversation() {
     assert_eq!(failed.len(), 2, "{entries:?}");
     let text = serde_json::to_string(&failed).unwrap();
     assert!(text.contains("outside_root"), "{text}");
-    assert!(text.contains("tool_not_exposed") || text.contains("denied"), "{text}");
+    assert!(
+        text.contains("tool_not_exposed") || text.contains("denied"),
+        "{text}"
+    );
     // The conversation is still usable.
     let snap = p
         .engine
@@ -210,22 +227,41 @@ async fn async_run_mode_goes_on_and_delivers_the_real_result_later() {
     let tools = TestTools::default();
     let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;
     let c = p.conversation().await;
-    let mut a = p.engine.subscribe_conversation(&p.id, &c, None).await.unwrap();
-    let mut b = p.engine.subscribe_conversation(&p.id, &c, None).await.unwrap();
+    let mut a = p
+        .engine
+        .subscribe_conversation(&p.id, &c, None)
+        .await
+        .unwrap();
+    let mut b = p
+        .engine
+        .subscribe_conversation(&p.id, &c, None)
+        .await
+        .unwrap();
     let msg = scripted(
         "background",
         json!({"tool_calls": [{"name": "test.gate", "args": {"n": 7}, "run_mode": "async"}]}),
     );
-    let snap = p.engine.conversation_call(&p.id, &c, msg, SETTLE).await.unwrap();
+    let snap = p
+        .engine
+        .conversation_call(&p.id, &c, msg, SETTLE)
+        .await
+        .unwrap();
     // Settled although the async call is still running.
     assert!(snap.settled, "{snap:?}");
-    eventually("the async call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the async call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     // The step went on with the placeholder: the run closed, the call is still pending.
     assert_eq!(snap.pending_tool_calls.len(), 1, "{snap:?}");
     let entries = timeline(&p, &c).await;
     let t = types(&entries);
     assert!(!t.contains(&"conversation.tool.completed"), "{t:?}");
-    assert_eq!(entries.last().unwrap().1, "conversation.run.closed", "{t:?}");
+    assert_eq!(
+        entries.last().unwrap().1,
+        "conversation.run.closed",
+        "{t:?}"
+    );
     let said = entries
         .iter()
         .rev()
@@ -242,12 +278,20 @@ async fn async_run_mode_goes_on_and_delivers_the_real_result_later() {
     let seqs_a: Vec<u64> = seen_a.iter().map(|e| e.0).collect();
     let seqs_b: Vec<u64> = seen_b.iter().map(|e| e.0).collect();
     assert_eq!(seqs_a, seqs_b, "both subscribers see the same entries");
-    assert_eq!(seqs_a, (1..=last).collect::<Vec<_>>(), "in order, once, no gap");
+    assert_eq!(
+        seqs_a,
+        (1..=last).collect::<Vec<_>>(),
+        "in order, once, no gap"
+    );
     let types_a: Vec<&str> = seen_a.iter().map(|e| e.1.as_str()).collect();
     let types_b: Vec<&str> = seen_b.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(types_a, types_b);
     // The real result is journaled too: a replay from seq 1 sees it at the same seq.
-    let mut replay = p.engine.subscribe_conversation(&p.id, &c, Some(1)).await.unwrap();
+    let mut replay = p
+        .engine
+        .subscribe_conversation(&p.id, &c, Some(1))
+        .await
+        .unwrap();
     let replayed = recv_until(&mut replay, "conversation.tool.completed", real).await;
     assert_eq!(
         replayed.iter().map(|e| e.0).collect::<Vec<_>>(),
@@ -267,7 +311,13 @@ async fn from_seq_replays_history_then_switches_to_live_without_gap_or_duplicate
             .await
             .unwrap();
     }
-    let before = p.engine.conversation_state(&p.id, &c).await.unwrap().snapshot.last_seq;
+    let before = p
+        .engine
+        .conversation_state(&p.id, &c)
+        .await
+        .unwrap()
+        .snapshot
+        .last_seq;
     assert!(before > 6, "{before}");
     let from = before / 2;
     let mut sub = p
@@ -308,7 +358,10 @@ async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
         json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
     );
     p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the slow call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     let pending = p.engine.conversation_state(&p.id, &c).await.unwrap();
     assert_eq!(pending.snapshot.pending_tool_calls.len(), 1);
     assert!(!pending.snapshot.settled);
@@ -321,8 +374,14 @@ async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
     assert_eq!(status(json!(snap)), "cancelled");
     assert!(snap.pending_tool_calls.is_empty());
     // The tool saw its token fire (the task was aborted, not left running).
-    eventually("the token fired", || async { (tools.cancelled() == 1).then_some(()) }).await;
-    eventually("the task is gone", || async { (tools.in_flight() == 0).then_some(()) }).await;
+    eventually("the token fired", || async {
+        (tools.cancelled() == 1).then_some(())
+    })
+    .await;
+    eventually("the task is gone", || async {
+        (tools.in_flight() == 0).then_some(())
+    })
+    .await;
     let entries = timeline(&p, &c).await;
     let cancelled = entries
         .iter()
@@ -338,7 +397,8 @@ async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
         .unwrap();
     assert_eq!(closed.2["status"], "cancelled");
     // The tool's own (late) answer is not applied: counted instead.
-    p.wait_counter("conversation.late_results_discarded", 1).await;
+    p.wait_counter("conversation.late_results_discarded", 1)
+        .await;
     let after = timeline(&p, &c).await;
     assert!(
         !after
@@ -348,8 +408,10 @@ async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
         types(&after)
     );
     // Telemetry has the cancellation (its correlation: see the ignored test below).
-    p.wait_event("conversation.tool.cancelled", |e| e["conversation_id"] == c.as_str())
-        .await;
+    p.wait_event("conversation.tool.cancelled", |e| {
+        e["conversation_id"] == c.as_str()
+    })
+    .await;
     assert_eq!(p.counter("tool.cancelled").await, 1);
     // Resume: back to idle, and the next message opens a new run.
     let snap = p
@@ -367,7 +429,11 @@ async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
         .unwrap();
     assert!(snap.settled);
     let state = p.engine.conversation_state(&p.id, &c).await.unwrap();
-    let runs: Vec<&str> = state.run_history.iter().map(|r| r.status.as_str()).collect();
+    let runs: Vec<&str> = state
+        .run_history
+        .iter()
+        .map(|r| r.status.as_str())
+        .collect();
     assert_eq!(runs, ["cancelled", "completed"]);
     // Resume when not cancelled is rejected, recorded, harmless.
     p.engine
@@ -389,11 +455,17 @@ async fn a_full_inbox_refuses_with_conversation_queue_full() {
     let c = p.conversation().await;
     let casts = (0..200).map(|i| {
         let (e, id, c) = (p.engine.clone(), p.id.clone(), c.clone());
-        async move { e.conversation_cast(&id, &c, Signal::user_message(format!("m{i}"))).await }
+        async move {
+            e.conversation_cast(&id, &c, Signal::user_message(format!("m{i}")))
+                .await
+        }
     });
     let results = futures::future::join_all(casts).await;
     let refused: Vec<&codeward::Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    assert!(!refused.is_empty(), "200 simultaneous casts into a 1-signal inbox");
+    assert!(
+        !refused.is_empty(),
+        "200 simultaneous casts into a 1-signal inbox"
+    );
     for e in &refused {
         assert_eq!(e.code(), "conversation_queue_full", "{}", e.to_json());
         assert_eq!(e.details()["max_queue_size"], 1);
@@ -434,7 +506,11 @@ async fn a_full_inbox_refuses_with_conversation_queue_full() {
 async fn stop_ends_subscriptions_and_the_journal_still_answers() {
     let p = TestProject::start(ProjectOptions::default()).await;
     let c = p.conversation().await;
-    let mut sub = p.engine.subscribe_conversation(&p.id, &c, None).await.unwrap();
+    let mut sub = p
+        .engine
+        .subscribe_conversation(&p.id, &c, None)
+        .await
+        .unwrap();
     p.engine
         .conversation_call(&p.id, &c, Signal::user_message("hi"), SETTLE)
         .await
@@ -442,7 +518,9 @@ async fn stop_ends_subscriptions_and_the_journal_still_answers() {
     p.engine.stop_conversation(&p.id, &c).await.unwrap();
     let seen = recv_until(&mut sub, "conversation.stopped", |_| true).await;
     assert_eq!(seen.last().unwrap().2["reason"], "requested");
-    let end = tokio::time::timeout(WAIT, sub.recv()).await.expect("stream ends");
+    let end = tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .expect("stream ends");
     assert!(end.is_none(), "nothing after conversation.stopped: {end:?}");
     // Stopped conversations are read from the journal.
     let state = p.engine.conversation_state(&p.id, &c).await.unwrap();
@@ -453,7 +531,11 @@ async fn stop_ends_subscriptions_and_the_journal_still_answers() {
         .await
         .unwrap();
     assert!(t.entries.iter().any(|e| e.event == "conversation.stopped"));
-    assert!(t.entries.iter().all(|e| e.source != "conversation"), "{:?}", t.entries);
+    assert!(
+        t.entries.iter().all(|e| e.source != "conversation"),
+        "{:?}",
+        t.entries
+    );
     let proj = p
         .engine
         .conversation_projection(&p.id, &c, ProjectionKey::Timeline)
@@ -519,7 +601,10 @@ async fn a_conversation_survives_a_project_restart() {
     assert_eq!(id, p.id, "the generated id is deterministic");
     // Journal-only until started again; then restored with its history.
     let state = engine.conversation_state(&id, &c).await.unwrap();
-    assert!(state.snapshot.last_seq > first.last_seq, "stop entry journaled");
+    assert!(
+        state.snapshot.last_seq > first.last_seq,
+        "stop entry journaled"
+    );
     engine
         .start_conversation(&id, ConversationOptions::default().with_id(c.as_str()))
         .await
@@ -533,7 +618,10 @@ async fn a_conversation_survives_a_project_restart() {
         .unwrap();
     assert!(snap.settled);
     // One numbering across the restart.
-    let mut replay = engine.subscribe_conversation(&id, &c, Some(1)).await.unwrap();
+    let mut replay = engine
+        .subscribe_conversation(&id, &c, Some(1))
+        .await
+        .unwrap();
     let mut seqs = Vec::new();
     while seqs.last() != Some(&snap.last_seq) {
         let ev = tokio::time::timeout(WAIT, replay.recv())
@@ -557,7 +645,10 @@ async fn a_crash_with_a_pending_call_restores_it_as_interrupted() {
         json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
     );
     p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the slow call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     p.engine
         .inject_failure(
             &p.id,
@@ -613,12 +704,20 @@ async fn the_tool_cancelled_event_carries_the_cancel_signals_correlation() {
     );
     let call_corr = msg.correlation_id.to_string();
     p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the slow call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     let cancel = Signal::cancel(None);
     let cancel_corr = cancel.correlation_id.to_string();
-    p.engine.conversation_call(&p.id, &c, cancel, SETTLE).await.unwrap();
+    p.engine
+        .conversation_call(&p.id, &c, cancel, SETTLE)
+        .await
+        .unwrap();
     let ev = p
-        .wait_event("conversation.tool.cancelled", |e| e["conversation_id"] == c.as_str())
+        .wait_event("conversation.tool.cancelled", |e| {
+            e["conversation_id"] == c.as_str()
+        })
         .await;
     assert_eq!(ev["correlation_id"], cancel_corr.as_str(), "{ev}");
     assert_eq!(ev["reason"], "conversation_cancelled", "{ev}");
@@ -634,7 +733,11 @@ async fn the_tool_cancelled_event_carries_the_cancel_signals_correlation() {
         .find(|e| e.source == "telemetry" && e.event == "conversation.tool.cancelled")
         .map(|e| e.payload.clone())
         .expect("event in the timeline");
-    assert_eq!(payload["call_correlation_id"], call_corr.as_str(), "{payload}");
+    assert_eq!(
+        payload["call_correlation_id"],
+        call_corr.as_str(),
+        "{payload}"
+    );
     p.engine.shutdown().await.unwrap();
 }
 
@@ -653,8 +756,7 @@ impl codeward::ModelClient for RecordingModel {
         &'a self,
         req: codeward::ModelRequest,
         _deltas: codeward::DeltaSink,
-    ) -> futures::future::BoxFuture<'a, Result<codeward::ModelResponse, codeward::ModelError>>
-    {
+    ) -> futures::future::BoxFuture<'a, Result<codeward::ModelResponse, codeward::ModelError>> {
         self.requests.lock().unwrap().push(req);
         Box::pin(async {
             Ok(codeward::ModelResponse {
@@ -672,8 +774,8 @@ async fn recorded_conversation(
 ) -> (TestProject, std::sync::Arc<RecordingModel>, ConversationId) {
     let model = std::sync::Arc::new(RecordingModel::default());
     let config = config_with(&TestTools::default()).with_model_client(model.clone());
-    let p = TestProject::start_with(config, ProjectOptions::default().deny_tools(["fs.delete"]))
-        .await;
+    let p =
+        TestProject::start_with(config, ProjectOptions::default().deny_tools(["fs.delete"])).await;
     let c = p
         .conversation_with(ConversationOptions {
             model_client: Some("recording".into()),
@@ -694,14 +796,22 @@ async fn recorded_conversation(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_is_offered_the_exposed_tools_within_the_conversations_scope() {
-    let (p, model, _c) =
-        recorded_conversation(Some(vec!["fs.*".into(), "test.echo".into()])).await;
+    let (p, model, _c) = recorded_conversation(Some(vec!["fs.*".into(), "test.echo".into()])).await;
     let req = model.requests.lock().unwrap()[0].clone();
     let mut names: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
-    assert!(names.contains(&"fs.read") && names.contains(&"test.echo"), "{names:?}");
-    assert!(!names.contains(&"command.run"), "outside the scope: {names:?}");
-    assert!(!names.contains(&"fs.delete"), "denied by the project: {names:?}");
+    assert!(
+        names.contains(&"fs.read") && names.contains(&"test.echo"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"command.run"),
+        "outside the scope: {names:?}"
+    );
+    assert!(
+        !names.contains(&"fs.delete"),
+        "denied by the project: {names:?}"
+    );
     assert!(req.tools.iter().all(|t| t.input_schema.is_object()));
     assert_eq!(req.system_prompt.as_deref(), Some("be brief"));
     assert_eq!(req.temperature, Some(0.25));

@@ -21,10 +21,7 @@ fn assert_shape(e: &Error) -> Value {
     assert_eq!(keys, ["code", "details", "message"], "{v}");
     assert_eq!(v["code"], e.code(), "{v}");
     assert!(v["details"].is_object(), "details not an object: {v}");
-    assert!(
-        !v["message"].as_str().unwrap_or_default().is_empty(),
-        "{v}"
-    );
+    assert!(!v["message"].as_str().unwrap_or_default().is_empty(), "{v}");
     assert_eq!(v, e.to_json());
     v
 }
@@ -98,7 +95,10 @@ async fn every_project_call(engine: &Engine, p: &ProjectId, expected: &str) {
     code(engine.reload_assets(p).await, expected);
     code(engine.list_assets(p, AssetKind::Skill).await, expected);
     code(engine.get_asset(p, AssetKind::Skill, "x").await, expected);
-    code(engine.search_assets(p, AssetKind::Skill, "x").await, expected);
+    code(
+        engine.search_assets(p, AssetKind::Skill, "x").await,
+        expected,
+    );
     code(engine.assets_diagnostics(p).await, expected);
     code(engine.conversation_diagnostics(p, &c).await, expected);
     code(
@@ -164,14 +164,18 @@ async fn every_conversation_call_on_an_unknown_conversation_is_conversation_not_
     let c = ghost_conversation();
     let t = Some(Duration::from_secs(1));
     let expect = |d: Value| assert_eq!(d, json!({"conversation_id": c.as_str()}));
-    expect(code(e.stop_conversation(id, &c).await, "conversation_not_found"));
+    expect(code(
+        e.stop_conversation(id, &c).await,
+        "conversation_not_found",
+    ));
     expect(code(
         e.conversation_call(id, &c, Signal::user_message("hi"), t)
             .await,
         "conversation_not_found",
     ));
     expect(code(
-        e.conversation_cast(id, &c, Signal::user_message("hi")).await,
+        e.conversation_cast(id, &c, Signal::user_message("hi"))
+            .await,
         "conversation_not_found",
     ));
     expect(code(
@@ -235,7 +239,10 @@ async fn invalid_ids_are_refused_with_their_reason() {
         assert_eq!(e.reason.as_str(), reason, "{raw}");
     }
     assert_eq!(
-        ProjectId::parse(&"p".repeat(65)).unwrap_err().reason.as_str(),
+        ProjectId::parse(&"p".repeat(65))
+            .unwrap_err()
+            .reason
+            .as_str(),
         "too_long"
     );
     assert!(ProjectId::parse(&"p".repeat(64)).is_ok());
@@ -264,7 +271,10 @@ async fn invalid_ids_are_refused_with_their_reason() {
     }
     let d = code(
         p.engine
-            .start_conversation(&p.id, ConversationOptions::default().with_id("c".repeat(129)))
+            .start_conversation(
+                &p.id,
+                ConversationOptions::default().with_id("c".repeat(129)),
+            )
             .await,
         "invalid_conversation_id",
     );
@@ -363,7 +373,12 @@ async fn malformed_tool_calls_are_invalid_tool_call_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_tool_is_a_clean_error() {
     let p = TestProject::start(ProjectOptions::default()).await;
-    for name in ["nope.tool", "fs.read.more", "command.run.missing", "workflow.run.x"] {
+    for name in [
+        "nope.tool",
+        "fs.read.more",
+        "command.run.missing",
+        "workflow.run.x",
+    ] {
         let f = p.fails(name, json!({})).await;
         assert_eq!(f.code(), "unknown_tool", "{name}");
         assert_eq!(assert_shape(&f.error)["details"], json!({"name": name}));
@@ -566,7 +581,9 @@ async fn the_same_id_or_root_twice_is_refused() {
         .await
         .unwrap();
     code(
-        engine.start_project(b.path(), ProjectOptions::default()).await,
+        engine
+            .start_project(b.path(), ProjectOptions::default())
+            .await,
         "project_already_started",
     );
     // …and under another explicit id the root itself is in use (the canonical root counts:
@@ -598,11 +615,7 @@ async fn the_same_id_or_root_twice_is_refused() {
         .into_iter()
         .map(|s| s.project_id.to_string())
         .collect();
-    let mut expected = vec![
-        first.to_string(),
-        generated.to_string(),
-        third.to_string(),
-    ];
+    let mut expected = vec![first.to_string(), generated.to_string(), third.to_string()];
     expected.sort();
     assert_eq!(listed, expected, "sorted by id");
     // After a stop, the id and the root are free again.
@@ -643,7 +656,10 @@ async fn a_bad_codeward_toml_is_invalid_config_file() {
             .await,
         "invalid_runtime_opt",
     );
-    assert_eq!((d["key"].as_str(), d["reason"].as_str()), (Some("tool_timeout"), Some("unknown_option")));
+    assert_eq!(
+        (d["key"].as_str(), d["reason"].as_str()),
+        (Some("tool_timeout"), Some("unknown_option"))
+    );
     // A bad value in the file is reported like one from the API.
     write_file(root.path(), "codeward.toml", "tool_timeout_ms = \"soon\"\n");
     let d = code(
@@ -673,7 +689,10 @@ async fn bad_signals_and_projection_keys_and_asset_queries_are_typed() {
     // Internal types cannot be sent by callers.
     let mut internal = Signal::user_message("x");
     internal.kind = "conversation.assistant.message".parse().unwrap();
-    let d = code(e.conversation_cast(id, &c, internal).await, "external_type_not_allowed");
+    let d = code(
+        e.conversation_cast(id, &c, internal).await,
+        "external_type_not_allowed",
+    );
     assert_eq!(d, json!({"type": "conversation.assistant.message"}));
     // Empty content.
     let d = code(
@@ -700,7 +719,10 @@ async fn bad_signals_and_projection_keys_and_asset_queries_are_typed() {
         "asset_not_found",
     );
     assert_eq!(d, json!({"kind": "skill", "key": "missing"}));
-    code(e.search_assets(id, AssetKind::Skill, "   ").await, "invalid_query");
+    code(
+        e.search_assets(id, AssetKind::Skill, "   ").await,
+        "invalid_query",
+    );
     // A live conversation id twice.
     let d = code(
         e.start_conversation(id, ConversationOptions::default().with_id(c.as_str()))

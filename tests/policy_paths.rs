@@ -44,8 +44,10 @@ async fn denied(
     // A denied call never started.
     let events = p.recent_events().await;
     assert!(
-        !events.iter().any(|e| e["event"] == "conversation.tool.started"
-            && e["correlation_id"] == f.correlation_id.as_str()),
+        !events
+            .iter()
+            .any(|e| e["event"] == "conversation.tool.started"
+                && e["correlation_id"] == f.correlation_id.as_str()),
         "{name} {args} started although denied"
     );
     f
@@ -74,7 +76,13 @@ async fn dot_dot_and_absolute_escapes_are_outside_root() {
     // A sibling of the root (same parent), outside every allowed area.
     let sibling = tempfile::tempdir_in(p.root.parent().unwrap()).unwrap();
     write_file(sibling.path(), "secret.txt", "sibling secret");
-    let away = sibling.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let away = sibling
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let away_abs = sibling.path().display().to_string();
     for (name, args) in [
         ("fs.read", json!({"path": "../../../../etc/passwd"})),
@@ -89,10 +97,19 @@ async fn dot_dot_and_absolute_escapes_are_outside_root() {
         ),
         ("fs.search", json!({"pattern": "root", "path": "/etc"})),
         // Commands may read `command_read_paths` (/etc, /usr, …), nothing else outside.
-        ("command.run", json!({"argv": ["cat", format!("../{away}/secret.txt")]})),
+        (
+            "command.run",
+            json!({"argv": ["cat", format!("../{away}/secret.txt")]}),
+        ),
         ("command.run", json!({"argv": ["ls"], "cwd": away_abs})),
-        ("command.run", json!({"command": format!("cat {away_abs}/secret.txt")})),
-        ("command.run", json!({"argv": ["cp", "hello.txt", format!("{away_abs}/copy")]})),
+        (
+            "command.run",
+            json!({"command": format!("cat {away_abs}/secret.txt")}),
+        ),
+        (
+            "command.run",
+            json!({"argv": ["cp", "hello.txt", format!("{away_abs}/copy")]}),
+        ),
     ] {
         let f = outside(&p, name, args.clone()).await;
         let d = f.error.details();
@@ -105,7 +122,10 @@ async fn dot_dot_and_absolute_escapes_are_outside_root() {
     assert!(p.path("hello.txt").exists());
     // Absolute paths inside the root, `.` segments and `..` that stays inside are fine.
     let abs = p.path("hello.txt").display().to_string();
-    assert_eq!(p.ok("fs.read", json!({"path": abs})).await.result["content"], "hello");
+    assert_eq!(
+        p.ok("fs.read", json!({"path": abs})).await.result["content"],
+        "hello"
+    );
     assert_eq!(
         p.ok("fs.read", json!({"path": "sub/../sub/./inner.txt"}))
             .await
@@ -113,7 +133,9 @@ async fn dot_dot_and_absolute_escapes_are_outside_root() {
         "inner"
     );
     // The decision explains itself.
-    let f = p.fails("fs.read", json!({"path": "../../etc/passwd"})).await;
+    let f = p
+        .fails("fs.read", json!({"path": "../../etc/passwd"}))
+        .await;
     let decision = p.wait_decision(&f.tool_call_id).await;
     assert_eq!(decision["subject"]["location"], "/args/path", "{decision}");
     assert_eq!(decision["subject"]["raw"], "../../etc/passwd", "{decision}");
@@ -145,7 +167,10 @@ async fn symlinks_to_the_outside_and_chains_of_them_are_followed_and_denied() {
         ("fs.list", json!({"path": "a/dir"})),
         ("fs.stat", json!({"path": "b/dir/x.txt"})),
         ("fs.write", json!({"path": "dangling", "content": "x"})),
-        ("fs.write", json!({"path": "out/planted.txt", "content": "x"})),
+        (
+            "fs.write",
+            json!({"path": "out/planted.txt", "content": "x"}),
+        ),
         ("command.run", json!({"argv": ["cat", "./secret-link"]})),
         ("command.run", json!({"argv": ["cat", "out/secret.txt"]})),
         ("command.run", json!({"argv": ["ls"], "cwd": "a"})),
@@ -239,20 +264,18 @@ async fn a_sibling_with_the_root_as_string_prefix_is_outside() {
     outside(&p, "fs.read", json!({"path": evil.display().to_string()})).await;
     outside(&p, "fs.read", json!({"path": "../app_evil/secret.txt"})).await;
     // The test tool's heuristic scan is held to the same rule.
-    outside(
-        &p,
-        "test.echo",
-        json!({"file": evil.display().to_string()}),
-    )
-    .await;
-    assert_eq!(p.ok("fs.read", json!({"path": "ok.txt"})).await.result["content"], "ok");
+    outside(&p, "test.echo", json!({"file": evil.display().to_string()})).await;
+    assert_eq!(
+        p.ok("fs.read", json!({"path": "ok.txt"})).await.result["content"],
+        "ok"
+    );
     p.engine.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensitive_files_are_denied_case_insensitively_and_templates_are_not() {
-    let p = TestProject::start(ProjectOptions::default().sensitive_path_denylist(["secrets/**"]))
-        .await;
+    let p =
+        TestProject::start(ProjectOptions::default().sensitive_path_denylist(["secrets/**"])).await;
     for rel in [
         ".env",
         ".ENV",
@@ -286,7 +309,12 @@ async fn sensitive_files_are_denied_case_insensitively_and_templates_are_not() {
     }
     // Writes, stats, moves and commands are held to the same list.
     sensitive(&p, "fs.write", json!({"path": ".env", "content": "X=2"})).await;
-    sensitive(&p, "fs.write", json!({"path": "new/.env", "content": "X=2"})).await;
+    sensitive(
+        &p,
+        "fs.write",
+        json!({"path": "new/.env", "content": "X=2"}),
+    )
+    .await;
     sensitive(&p, "fs.stat", json!({"path": "secrets/db/password.txt"})).await;
     sensitive(
         &p,
@@ -306,13 +334,18 @@ async fn sensitive_files_are_denied_case_insensitively_and_templates_are_not() {
     assert_eq!(decision["rule"]["value"], "secrets/**", "{decision}");
     // Templates are allow-listed by default; ordinary files are fine.
     assert_eq!(
-        p.ok("fs.read", json!({"path": ".env.example"})).await.result["content"],
+        p.ok("fs.read", json!({"path": ".env.example"}))
+            .await
+            .result["content"],
         "EXAMPLE=1"
     );
     p.ok("fs.read", json!({"path": "src/main.rs"})).await;
     // fs.search skips sensitive files and counts them instead of reading them.
     let found = p
-        .ok("fs.search", json!({"pattern": "s3cr3t", "include_hidden": true}))
+        .ok(
+            "fs.search",
+            json!({"pattern": "s3cr3t", "include_hidden": true}),
+        )
         .await;
     assert_eq!(found.result["matches"], json!([]), "{}", found.result);
     assert!(found.result["skipped_sensitive"].as_u64().unwrap() >= 1);
@@ -347,12 +380,19 @@ async fn outside_root_exceptions_admit_reads_and_writes_per_access() {
     let p = TestProject::start(options).await;
     // Read through a read exception: allowed, the exception is named.
     let ok = p
-        .ok("fs.read", json!({"path": ro_path.join("data.txt").display().to_string()}))
+        .ok(
+            "fs.read",
+            json!({"path": ro_path.join("data.txt").display().to_string()}),
+        )
         .await;
     assert_eq!(ok.result["content"], "shared data");
     let decision = p.wait_decision(&ok.tool_call_id).await;
     assert_eq!(decision["decision"], "allow");
-    assert_eq!(decision["exceptions_used"], json!(["shared_ro"]), "{decision}");
+    assert_eq!(
+        decision["exceptions_used"],
+        json!(["shared_ro"]),
+        "{decision}"
+    );
     p.wait_event_of("security.sandbox_exception_used", &ok.correlation_id)
         .await;
     // A write needs read_write.
@@ -369,9 +409,16 @@ async fn outside_root_exceptions_admit_reads_and_writes_per_access() {
             json!({"path": rw_path.join("out.txt").display().to_string(), "content": "new"}),
         )
         .await;
-    assert_eq!(std::fs::read_to_string(rw_path.join("out.txt")).unwrap(), "new");
+    assert_eq!(
+        std::fs::read_to_string(rw_path.join("out.txt")).unwrap(),
+        "new"
+    );
     let decision = p.wait_decision(&ok.tool_call_id).await;
-    assert_eq!(decision["exceptions_used"], json!(["shared_rw"]), "{decision}");
+    assert_eq!(
+        decision["exceptions_used"],
+        json!(["shared_rw"]),
+        "{decision}"
+    );
     // An exception does not lift the sensitive list.
     sensitive(
         &p,
@@ -398,14 +445,23 @@ async fn the_state_dir_is_unreachable() {
     for (name, args) in [
         ("fs.read", json!({"path": ".codeward/state/journal.sqlite"})),
         ("fs.list", json!({"path": ".codeward/state"})),
-        ("fs.stat", json!({"path": ".codeward/./state/../state/journal.sqlite"})),
+        (
+            "fs.stat",
+            json!({"path": ".codeward/./state/../state/journal.sqlite"}),
+        ),
         ("fs.read", json!({"path": "journal-link/journal.sqlite"})),
         (
             "fs.write",
             json!({"path": ".codeward/state/journal.sqlite", "content": "x"}),
         ),
-        ("fs.delete", json!({"path": ".codeward/state/journal.sqlite"})),
-        ("command.run", json!({"argv": ["ls"], "cwd": ".codeward/state"})),
+        (
+            "fs.delete",
+            json!({"path": ".codeward/state/journal.sqlite"}),
+        ),
+        (
+            "command.run",
+            json!({"argv": ["ls"], "cwd": ".codeward/state"}),
+        ),
         (
             "command.run",
             json!({"argv": ["cat", ".codeward/state/journal.sqlite"]}),

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use codeward::{
-    AlertRoute, ChannelSink, ProjectOptions, Severity, TimelineQuery, ToolCallMeta,
-    ToolFailure, ToolSuccess,
+    AlertRoute, ChannelSink, ProjectOptions, Severity, TimelineQuery, ToolCallMeta, ToolFailure,
+    ToolSuccess,
 };
 use codeward_tests::{
     TestProject, TestTools, call, call_in, call_with, config_with, eventually, unique,
@@ -22,7 +22,11 @@ use tokio::task::JoinHandle;
 
 type Pending = Vec<JoinHandle<Result<ToolSuccess, ToolFailure>>>;
 
-fn spawn_gated(p: &TestProject, range: std::ops::Range<u64>, conv: Option<&codeward::ConversationId>) -> Pending {
+fn spawn_gated(
+    p: &TestProject,
+    range: std::ops::Range<u64>,
+    conv: Option<&codeward::ConversationId>,
+) -> Pending {
     range
         .map(|n| {
             let (engine, id) = (p.engine.clone(), p.id.clone());
@@ -110,7 +114,10 @@ async fn queued_calls_wait_within_the_cap_and_all_complete() {
     assert_eq!(finished(&pending), 0);
     tools.open();
     let results = join(pending).await;
-    assert!(results.iter().all(Result::is_ok), "every queued call is served");
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every queued call is served"
+    );
     assert_eq!(tools.max_in_flight(), 4, "never more than the cap");
     let mut started = tools.started();
     started.sort_unstable();
@@ -161,11 +168,17 @@ async fn a_call_queued_past_the_queue_timeout_is_refused() {
     )
     .await;
     let holder = spawn_gated(&p, 0..1, None);
-    eventually("the slot is held", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the slot is held", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     let f = p.fails("test.gate", json!({"n": 1})).await;
     assert_eq!(f.code(), "max_concurrency_reached");
     let queued_ms = f.error.details()["queued_ms"].as_u64().unwrap();
-    assert!(queued_ms >= 200, "waited the queue timeout first: {queued_ms}");
+    assert!(
+        queued_ms >= 200,
+        "waited the queue timeout first: {queued_ms}"
+    );
     tools.open();
     assert!(join(holder).await[0].is_ok());
     assert_eq!(tools.started(), vec![0], "the refused call never ran");
@@ -193,7 +206,10 @@ async fn the_per_conversation_quota_refuses_the_excess_and_spares_other_callers(
     // Another conversation and a call without one are not affected.
     pending.extend(spawn_gated(&p, 10..12, Some(&c2)));
     pending.extend(spawn_gated(&p, 20..21, None));
-    eventually("five in flight", || async { (tools.in_flight() == 5).then_some(()) }).await;
+    eventually("five in flight", || async {
+        (tools.in_flight() == 5).then_some(())
+    })
+    .await;
     tools.open();
     let results = join(pending).await;
     let refused: Vec<&ToolFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -254,7 +270,11 @@ async fn timeouts_come_from_the_option_or_a_shorter_meta_timeout() {
     assert_eq!(f.error.details(), json!({"timeout_ms": 50}));
     // Longer: cannot lengthen the option.
     let f = p
-        .run_call(call_with("test.sleep", json!({"ms": 120_000}), meta(3_600_000)))
+        .run_call(call_with(
+            "test.sleep",
+            json!({"ms": 120_000}),
+            meta(3_600_000),
+        ))
         .await
         .unwrap_err();
     assert_eq!(f.error.details(), json!({"timeout_ms": 300}));
@@ -345,7 +365,11 @@ fn processes_with(marker: &str) -> Vec<String> {
 
 fn marker_seconds() -> String {
     // A unique `sleep` argument (GNU sleep takes fractions) to find the tree in /proc.
-    let digits: String = unique("m").chars().filter(char::is_ascii_digit).take(9).collect();
+    let digits: String = unique("m")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(9)
+        .collect();
     format!("1000.{digits}")
 }
 
@@ -361,7 +385,10 @@ async fn a_forking_command_is_killed_on_timeout_and_its_tree_counted() {
     let n = p.wait_counter("tool.child_processes_terminated", 4).await;
     assert!(n >= 4, "{n}");
     let ev = p
-        .wait_event_of("conversation.tool.child_processes_terminated", &f.correlation_id)
+        .wait_event_of(
+            "conversation.tool.child_processes_terminated",
+            &f.correlation_id,
+        )
         .await;
     assert_eq!(ev["reason"], "timeout", "{ev}");
     p.wait_event_of("conversation.tool.timeout", &f.correlation_id)
@@ -387,7 +414,10 @@ async fn background_leftovers_of_a_finished_command_are_killed() {
     );
     assert_eq!(processes_with(&m), Vec::<String>::new());
     let ev = p
-        .wait_event_of("conversation.tool.child_processes_terminated", &ok.correlation_id)
+        .wait_event_of(
+            "conversation.tool.child_processes_terminated",
+            &ok.correlation_id,
+        )
         .await;
     assert_eq!(ev["reason"], "completed", "{ev}");
     p.engine.shutdown().await.unwrap();
@@ -397,7 +427,10 @@ async fn background_leftovers_of_a_finished_command_are_killed() {
 async fn a_command_timeout_argument_only_shortens() {
     let p = TestProject::start(ProjectOptions::default().tool_timeout_ms(30_000)).await;
     let f = p
-        .fails("command.run", json!({"argv": ["sleep", "60"], "timeout_ms": 200}))
+        .fails(
+            "command.run",
+            json!({"argv": ["sleep", "60"], "timeout_ms": 200}),
+        )
         .await;
     assert_eq!(f.code(), "timeout");
     assert_eq!(f.error.details(), json!({"timeout_ms": 200}));

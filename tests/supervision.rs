@@ -13,9 +13,7 @@ use codeward::{
     AlertRoute, ChannelSink, ConversationId, Engine, FailureTarget, ProjectOptions, Severity,
     Signal, TimelineQuery,
 };
-use codeward_tests::{
-    TestProject, TestTools, WAIT, config_with, empty_root, eventually, scripted,
-};
+use codeward_tests::{TestProject, TestTools, WAIT, config_with, empty_root, eventually, scripted};
 use serde_json::{Value, json};
 
 const SETTLE: Option<Duration> = Some(Duration::from_secs(20));
@@ -38,7 +36,8 @@ async fn crash_and_wait(p: &TestProject, target: FailureTarget) {
         p.engine.inject_failure(&p.id, target.clone()).await.ok()
     })
     .await;
-    p.wait_event_count("runtime.actor_restarted", before + 1).await;
+    p.wait_event_count("runtime.actor_restarted", before + 1)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +47,12 @@ async fn a_panicking_tool_fails_its_call_and_the_pool_keeps_serving() {
     for _ in 0..12 {
         let f = p.fails("test.panic", json!({})).await;
         assert_eq!(f.code(), "tool_failed");
-        assert_eq!(f.error.details()["reason"], "panic", "{}", f.error.to_json());
+        assert_eq!(
+            f.error.details()["reason"],
+            "panic",
+            "{}",
+            f.error.to_json()
+        );
         assert!(f.decision_id.is_some(), "it passed the policy");
     }
     let calls = (0..10).map(|i| p.run("test.echo", json!({"i": i})));
@@ -79,7 +83,10 @@ async fn an_executor_worker_crash_interrupts_its_call_and_the_worker_comes_back(
             .run_tool(&id, codeward_tests::call("test.gate", json!({"n": 1})))
             .await
     });
-    eventually("the call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     p.engine
         .inject_failure(&p.id, FailureTarget::ExecutorWorker { index: 0 })
         .await
@@ -136,8 +143,16 @@ async fn a_crashed_conversation_is_rebuilt_and_answers_without_a_raw_error() {
     assert!(snap.last_seq > before.last_seq);
     let state = p.engine.conversation_state(&p.id, &c).await.unwrap();
     assert!(state.restored);
-    let runs: Vec<&str> = state.run_history.iter().map(|r| r.status.as_str()).collect();
-    assert_eq!(runs, ["completed", "completed"], "nothing lost, nothing doubled");
+    let runs: Vec<&str> = state
+        .run_history
+        .iter()
+        .map(|r| r.status.as_str())
+        .collect();
+    assert_eq!(
+        runs,
+        ["completed", "completed"],
+        "nothing lost, nothing doubled"
+    );
     p.wait_event("runtime.actor_restarted", |_| true).await;
     p.engine.shutdown().await.unwrap();
 }
@@ -175,8 +190,10 @@ async fn a_conversation_crashing_past_its_intensity_stops_alone() {
             .expect("restarted and answering");
     }
     crash_conversation(&p, &c).await;
-    p.wait_event("conversation.stopped", |e| e["conversation_id"] == c.as_str())
-        .await;
+    p.wait_event("conversation.stopped", |e| {
+        e["conversation_id"] == c.as_str()
+    })
+    .await;
     p.wait_event_count("runtime.restart_intensity_exceeded", 1)
         .await;
     // Journaled as stopped by `crashed`.
@@ -208,7 +225,10 @@ async fn a_conversation_crashing_past_its_intensity_stops_alone() {
         .await
         .unwrap();
     assert!(snap.settled);
-    assert_eq!(p.engine.list_projects().await.unwrap()[0].conversation_count, 1);
+    assert_eq!(
+        p.engine.list_projects().await.unwrap()[0].conversation_count,
+        1
+    );
     p.ok("fs.list", json!({})).await;
     p.engine.shutdown().await.unwrap();
 }
@@ -232,7 +252,11 @@ async fn a_crashed_policy_actor_is_restarted_while_calls_keep_working() {
     })
     .await;
     assert_eq!(row["status"], "running", "{row}");
-    p.engine.explain_tool_call(&p.id, codeward_tests::call("fs.read", json!({"path": "a.txt"})))
+    p.engine
+        .explain_tool_call(
+            &p.id,
+            codeward_tests::call("fs.read", json!({"path": "a.txt"})),
+        )
         .await
         .unwrap();
     p.engine.shutdown().await.unwrap();
@@ -241,7 +265,10 @@ async fn a_crashed_policy_actor_is_restarted_while_calls_keep_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_asset_store_keeps_serving_its_snapshot_and_reloads() {
     let p = TestProject::start(ProjectOptions::default()).await;
-    p.write(".codeward/skills/alpha.md", "---\ndescription: first\n---\nbody");
+    p.write(
+        ".codeward/skills/alpha.md",
+        "---\ndescription: first\n---\nbody",
+    );
     p.engine.reload_assets(&p.id).await.unwrap();
     crash_and_wait(&p, FailureTarget::Assets).await;
     let listed = p
@@ -250,7 +277,10 @@ async fn a_crashed_asset_store_keeps_serving_its_snapshot_and_reloads() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
-    p.write(".codeward/skills/beta.md", "---\ndescription: second\n---\nbody");
+    p.write(
+        ".codeward/skills/beta.md",
+        "---\ndescription: second\n---\nbody",
+    );
     let report = eventually("a reload after the restart", || async {
         p.engine.reload_assets(&p.id).await.ok()
     })
@@ -314,12 +344,21 @@ async fn children_crashing_past_the_project_intensity_quarantine_only_that_proje
     let other = TestProject::start_in(&engine, empty_root(), ProjectOptions::default()).await;
     // A conversation with a call in flight when the project goes down.
     let c = p.conversation().await;
-    let msg = scripted("slow", json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}));
+    let msg = scripted(
+        "slow",
+        json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
+    );
     engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the call runs", || async { (tools.in_flight() == 1).then_some(()) }).await;
+    eventually("the call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
     // Crash the policy actor until the project supervisor gives up (5 restarts in 10 s).
     let failed = crash_until_failed(&engine, &p).await;
-    assert_eq!(failed, 6, "five restarts are allowed, the sixth crash escalates");
+    assert_eq!(
+        failed, 6,
+        "five restarts are allowed, the sixth crash escalates"
+    );
     // Calls get `project_failed`; the project is listed as failed; the in-flight call's tree
     // was cancelled.
     let f = p.fails("fs.list", json!({})).await;
@@ -347,7 +386,11 @@ async fn children_crashing_past_the_project_intensity_quarantine_only_that_proje
     .await
     .expect("restart intensity alert");
     assert_eq!(alert.severity, Severity::Critical);
-    assert_eq!(alert.payload["action"], "project_failed", "{}", alert.payload);
+    assert_eq!(
+        alert.payload["action"], "project_failed",
+        "{}",
+        alert.payload
+    );
     // The other project is untouched.
     other.ok("fs.list", json!({})).await;
     let oc = other.conversation().await;
@@ -375,7 +418,11 @@ async fn children_crashing_past_the_project_intensity_quarantine_only_that_proje
         .unwrap();
     assert_eq!(id, p.id);
     let state = eventually("the conversation is restored at start", || async {
-        engine.conversation_state(&id, &c).await.ok().filter(|s| s.restored)
+        engine
+            .conversation_state(&id, &c)
+            .await
+            .ok()
+            .filter(|s| s.restored)
     })
     .await;
     assert!(state.snapshot.pending_tool_calls.is_empty());
@@ -386,7 +433,9 @@ async fn children_crashing_past_the_project_intensity_quarantine_only_that_proje
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_project_is_healthy_again() {
-    let engine = Engine::start(config_with(&TestTools::default())).await.unwrap();
+    let engine = Engine::start(config_with(&TestTools::default()))
+        .await
+        .unwrap();
     let p = TestProject::start_in(&engine, empty_root(), ProjectOptions::default()).await;
     crash_until_failed(&engine, &p).await;
     engine.stop_project(&p.id).await.unwrap();

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use codeward::{
-    Alert, AlertError, AlertSink, ConversationId, ConversationOptions, Engine, EngineConfig, ProjectContext, ProjectId,
-    ProjectOptions, ProviderCall, ProviderError, Signal, ToolCall, ToolCallMeta, ToolFailure,
-    ToolProvider, ToolSpec, ToolSuccess,
+    Alert, AlertError, AlertSink, ConversationId, ConversationOptions, Engine, EngineConfig,
+    ProjectContext, ProjectId, ProjectOptions, ProviderCall, ProviderError, Signal, ToolCall,
+    ToolCallMeta, ToolFailure, ToolProvider, ToolSpec, ToolSuccess,
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -104,7 +104,11 @@ impl TestProject {
     }
 
     /// A project on `dir` in an existing engine.
-    pub async fn start_in(engine: &Engine, dir: tempfile::TempDir, options: ProjectOptions) -> Self {
+    pub async fn start_in(
+        engine: &Engine,
+        dir: tempfile::TempDir,
+        options: ProjectOptions,
+    ) -> Self {
         let id = engine
             .start_project(dir.path(), options)
             .await
@@ -171,7 +175,11 @@ impl TestProject {
 
     /// The project diagnostics as JSON.
     pub async fn diagnostics(&self) -> Value {
-        let d = self.engine.diagnostics(&self.id).await.expect("diagnostics");
+        let d = self
+            .engine
+            .diagnostics(&self.id)
+            .await
+            .expect("diagnostics");
         serde_json::to_value(d).expect("diagnostics serialize")
     }
 
@@ -292,6 +300,7 @@ pub struct GateStats {
 /// | `test.panic` | panics |
 /// | `test.fail` | fails `tool_failed{reason: scripted}` with `message` |
 /// | `test.result` | returns `args.value` as the result (for secret scans and redaction) |
+/// | `test.net` | network-capable, heuristic schema; returns `{would_connect_to: args}` |
 #[derive(Clone)]
 pub struct TestTools {
     gate: Arc<tokio::sync::watch::Sender<bool>>,
@@ -339,12 +348,16 @@ impl TestTools {
 }
 
 fn spec(name: &str, description: &str, input_schema: Value) -> ToolSpec {
+    spec_with(name, description, input_schema, false)
+}
+
+fn spec_with(name: &str, description: &str, input_schema: Value, network: bool) -> ToolSpec {
     serde_json::from_value(json!({
         "name": name,
         "description": description,
         "input_schema": input_schema,
         "output_schema": {"type": "object"},
-        "safety": {"sandboxed": true, "network_capable": false},
+        "safety": {"sandboxed": true, "network_capable": network},
         "kind": "provider",
         "llm_exposed": true,
         "default_run_mode": "sync",
@@ -366,7 +379,11 @@ fn complete(properties: Value) -> Value {
 impl ToolProvider for TestTools {
     fn tools(&self, _project: &ProjectContext) -> Vec<ToolSpec> {
         vec![
-            spec("test.echo", "Echoes its arguments.", json!({"type": "object"})),
+            spec(
+                "test.echo",
+                "Echoes its arguments.",
+                json!({"type": "object"}),
+            ),
             spec(
                 "test.gate",
                 "Waits for the test's gate.",
@@ -387,6 +404,12 @@ impl ToolProvider for TestTools {
                 "test.result",
                 "Returns `value`.",
                 complete(json!({"value": {}})),
+            ),
+            spec_with(
+                "test.net",
+                "A network-capable provider tool (runs in-process, outside any OS sandbox).",
+                json!({"type": "object"}),
+                true,
             ),
         ]
     }
@@ -417,6 +440,7 @@ impl ToolProvider for TestTools {
                     message: args["message"].as_str().unwrap_or_default().to_owned(),
                 }),
                 "test.result" => Ok(args["value"].clone()),
+                "test.net" => Ok(json!({ "would_connect_to": args })),
                 other => Err(ProviderError {
                     reason: "unknown".into(),
                     message: format!("no tool {other}"),

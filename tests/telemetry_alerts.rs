@@ -9,12 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use codeward::{
-    Alert, AlertRoute, ChannelSink, Engine, EngineConfig, Projection,
-    ProjectionKey, ProjectOptions, Severity, Signal, TimelineQuery, ToolCallMeta,
+    Alert, AlertRoute, ChannelSink, Engine, EngineConfig, ProjectOptions, Projection,
+    ProjectionKey, Severity, Signal, TimelineQuery, ToolCallMeta,
 };
 use codeward_tests::{
-    HangingSink, PanickingSink, TestProject, TestTools, WAIT, call_in, call_with,
-    config_with, eventually,
+    HangingSink, PanickingSink, TestProject, TestTools, WAIT, call_in, call_with, config_with,
+    eventually,
 };
 use serde_json::{Value, json};
 
@@ -89,10 +89,18 @@ async fn secrets_never_reach_diagnostics_timelines_or_alerts() {
     let text = secret_text();
     // Arguments (a complete schema and a heuristic one), results, error messages.
     let ok = p
-        .run_call(call_in("test.result", json!({"value": {"text": text, "api_key": ANTHROPIC}}), &c))
+        .run_call(call_in(
+            "test.result",
+            json!({"value": {"text": text, "api_key": ANTHROPIC}}),
+            &c,
+        ))
         .await
         .unwrap();
-    assert_eq!(ok.result["text"], text.as_str(), "results reach the caller unredacted");
+    assert_eq!(
+        ok.result["text"],
+        text.as_str(),
+        "results reach the caller unredacted"
+    );
     p.run_call(call_in("test.echo", json!({"note": text}), &c))
         .await
         .unwrap();
@@ -102,28 +110,34 @@ async fn secrets_never_reach_diagnostics_timelines_or_alerts() {
         .unwrap_err();
     assert_eq!(f.code(), "tool_failed");
     // Ids: a correlation id and a tool call id that are secrets.
-    p.run_call(
-        call_with(
-            "test.echo",
-            json!({}),
-            ToolCallMeta {
-                correlation_id: Some(GITHUB.into()),
-                tool_call_id: Some(AWS_ACCESS.into()),
-                conversation_id: Some(c.clone()),
-                ..ToolCallMeta::default()
-            },
-        ),
-    )
+    p.run_call(call_with(
+        "test.echo",
+        json!({}),
+        ToolCallMeta {
+            correlation_id: Some(GITHUB.into()),
+            tool_call_id: Some(AWS_ACCESS.into()),
+            conversation_id: Some(c.clone()),
+            ..ToolCallMeta::default()
+        },
+    ))
     .await
     .unwrap();
     // Denials whose subject is a secret (sandbox violation: a critical alert).
     let f = p
-        .run_call(call_in("fs.read", json!({"path": format!("../../{ANTHROPIC}")}), &c))
+        .run_call(call_in(
+            "fs.read",
+            json!({"path": format!("../../{ANTHROPIC}")}),
+            &c,
+        ))
         .await
         .unwrap_err();
     assert_eq!(f.code(), "outside_root");
     let f = p
-        .run_call(call_in("test.echo", json!({"file": format!("/etc/{GITHUB}")}), &c))
+        .run_call(call_in(
+            "test.echo",
+            json!({"file": format!("/etc/{GITHUB}")}),
+            &c,
+        ))
         .await
         .unwrap_err();
     assert_eq!(f.code(), "outside_root");
@@ -143,7 +157,12 @@ async fn secrets_never_reach_diagnostics_timelines_or_alerts() {
         .unwrap();
     // A user message with secrets (the journal keeps it; its outputs are redacted).
     p.engine
-        .conversation_call(&p.id, &c, Signal::user_message(&text), Some(Duration::from_secs(20)))
+        .conversation_call(
+            &p.id,
+            &c,
+            Signal::user_message(&text),
+            Some(Duration::from_secs(20)),
+        )
         .await
         .unwrap();
     // Wait until everything is recorded: the last call's completion is in the ring.
@@ -154,14 +173,27 @@ async fn secrets_never_reach_diagnostics_timelines_or_alerts() {
     assert!(diag.contains("[REDACTED]"), "redaction markers are visible");
     let timeline = p
         .engine
-        .incident_timeline(&p.id, &c, TimelineQuery { limit: 500, correlation_id: None })
+        .incident_timeline(
+            &p.id,
+            &c,
+            TimelineQuery {
+                limit: 500,
+                correlation_id: None,
+            },
+        )
         .await
         .unwrap();
     assert!(timeline.entries.len() > 20, "{}", timeline.entries.len());
     assert!(timeline.entries.iter().any(|e| e.source == "telemetry"));
-    assert_clean("incident timeline", &serde_json::to_string(&timeline).unwrap());
+    assert_clean(
+        "incident timeline",
+        &serde_json::to_string(&timeline).unwrap(),
+    );
     let conv_diag = p.engine.conversation_diagnostics(&p.id, &c).await.unwrap();
-    assert_clean("conversation diagnostics", &serde_json::to_string(&conv_diag).unwrap());
+    assert_clean(
+        "conversation diagnostics",
+        &serde_json::to_string(&conv_diag).unwrap(),
+    );
     // Alerts: the sandbox violation (critical, engine default) and warnings from the
     // project's alert_events.
     let mut all: Vec<Alert> = Vec::new();
@@ -186,18 +218,32 @@ async fn results_are_flagged_and_redacted_only_with_redact_tool_results() {
     for redact in [false, true] {
         let p = TestProject::start(ProjectOptions::default().redact_tool_results(redact)).await;
         let c = p.conversation().await;
-        let value = json!({"text": secret_text(), "nested": {"password": PASSWORD}, "plain": "fine"});
+        let value =
+            json!({"text": secret_text(), "nested": {"password": PASSWORD}, "plain": "fine"});
         let ok = p
             .run_call(call_in("test.result", json!({"value": value}), &c))
             .await
             .unwrap();
-        assert_eq!(ok.risk_flags, ["sensitive_artifact_detected"], "redact={redact}");
+        assert_eq!(
+            ok.risk_flags,
+            ["sensitive_artifact_detected"],
+            "redact={redact}"
+        );
         assert!(ok.sensitivity_findings_count >= 6, "{ok:?}");
         let mut kinds = ok.sensitivity_finding_kinds.clone();
         kinds.sort();
         assert_eq!(kinds, ok.sensitivity_finding_kinds, "sorted");
-        for kind in ["anthropic_key", "github_token", "aws_access_key", "sensitive_key", "bearer_token"] {
-            assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+        for kind in [
+            "anthropic_key",
+            "github_token",
+            "aws_access_key",
+            "sensitive_key",
+            "bearer_token",
+        ] {
+            assert!(
+                kinds.iter().any(|k| k == kind),
+                "{kind} missing from {kinds:?}"
+            );
         }
         let ev = p
             .wait_event_of("security.sensitive_artifact_detected", &ok.correlation_id)
@@ -234,11 +280,17 @@ async fn results_are_flagged_and_redacted_only_with_redact_tool_results() {
             assert_eq!(ok.result["nested"]["password"], "[REDACTED]");
             assert!(result.contains("Bearer [REDACTED]"), "{result}");
         } else {
-            assert!(result.contains(ANTHROPIC) && result.contains(PASSWORD), "{result}");
+            assert!(
+                result.contains(ANTHROPIC) && result.contains(PASSWORD),
+                "{result}"
+            );
             assert!(journaled.contains(ANTHROPIC), "{journaled}");
         }
         // Telemetry never carries results, either way.
-        assert_clean("diagnostics", &serde_json::to_string(&p.diagnostics().await).unwrap());
+        assert_clean(
+            "diagnostics",
+            &serde_json::to_string(&p.diagnostics().await).unwrap(),
+        );
         p.engine.shutdown().await.unwrap();
     }
 }
@@ -296,13 +348,16 @@ async fn hanging_and_panicking_sinks_never_slow_or_fail_tool_calls() {
     })
     .await;
     // The panics are counted as failures; repeats within the dedupe window are suppressed.
-    eventually("a panicking delivery counted, a good one sent, repeats suppressed", || async {
-        let d = p.diagnostics().await;
-        let counters = d["telemetry"]["counters"].clone();
-        let at_least = |k: &str| counters[k].as_u64() >= Some(1);
-        (at_least("alerts.failed") && at_least("alerts.sent") && at_least("alerts.suppressed"))
-            .then_some(())
-    })
+    eventually(
+        "a panicking delivery counted, a good one sent, repeats suppressed",
+        || async {
+            let d = p.diagnostics().await;
+            let counters = d["telemetry"]["counters"].clone();
+            let at_least = |k: &str| counters[k].as_u64() >= Some(1);
+            (at_least("alerts.failed") && at_least("alerts.sent") && at_least("alerts.suppressed"))
+                .then_some(())
+        },
+    )
     .await;
     // A second round of calls is not held up by the sink that never returns.
     hundred_calls(&p).await;
@@ -344,7 +399,11 @@ async fn a_sink_that_panics_in_deliver_itself_is_counted_and_kept() {
     })
     .await;
     let d = p.diagnostics().await;
-    assert!(d["telemetry"]["counters"]["alerts.failed"].as_u64() >= Some(2), "{}", d["telemetry"]["counters"]);
+    assert!(
+        d["telemetry"]["counters"]["alerts.failed"].as_u64() >= Some(2),
+        "{}",
+        d["telemetry"]["counters"]
+    );
     p.engine.shutdown().await.unwrap();
 }
 
@@ -388,7 +447,10 @@ async fn a_duplicate_provider_tool_name_never_serves_a_project() {
         Err(e) => assert_eq!(e.code(), "invalid_engine_config"),
         Ok(engine) => {
             let e = engine
-                .start_project(codeward_tests::empty_root().path(), ProjectOptions::default())
+                .start_project(
+                    codeward_tests::empty_root().path(),
+                    ProjectOptions::default(),
+                )
                 .await
                 .unwrap_err();
             assert_eq!(e.code(), "start_project_failed", "{}", e.to_json());
@@ -414,8 +476,8 @@ async fn a_secret_correlation_id_does_not_leak_through_an_alert() {
     let config = config_with(&TestTools::default())
         .with_alert_sink(Arc::new(sink))
         .with_alert_route(routed(&["chan"]));
-    let p = TestProject::start_with(config, ProjectOptions::default().alert_events(["policy.*"]))
-        .await;
+    let p =
+        TestProject::start_with(config, ProjectOptions::default().alert_events(["policy.*"])).await;
     // The first (so never deduplicated) alert of its kind carries the canary correlation.
     p.run_call(call_with(
         "test.echo",

@@ -21,10 +21,10 @@ pub use codeward_actors::conversation_actor::{
     ConversationActorDiagnostics, ConversationSnapshot, ConversationStateView,
     ConversationSubscription, Lagged, SignalAck,
 };
+pub use codeward_actors::ids::{ConversationId, ProjectId};
 pub use codeward_actors::telemetry::{
     Alert, AlertError, AlertRoute, AlertSink, ChannelSink, Severity,
 };
-pub use codeward_actors::ids::{ConversationId, ProjectId};
 pub use codeward_assets::{Asset, AssetHit, AssetKind, AssetSummary, ReloadReport};
 pub use codeward_tools::ToolSpec;
 pub use config::{
