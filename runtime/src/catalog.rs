@@ -273,7 +273,10 @@ pub(crate) fn visible(
         return false;
     }
     if e.spec.safety.network_capable && !policy.egress_allowed() {
-        let is_command = e.policy.as_ref().is_some_and(ToolPolicy::is_command);
+        // Executable command assets run exactly like `command.run` (under the same Landlock
+        // rules), though their derived schema declares no `command` location.
+        let is_command = e.policy.as_ref().is_some_and(ToolPolicy::is_command)
+            || matches!(e.exec, ToolExec::AssetCommand { .. });
         return is_command && os_network_enforced;
     }
     true

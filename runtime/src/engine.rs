@@ -5,7 +5,8 @@
 //! exact-value redaction set.
 //!
 //! Files: `engine/projects.rs` (start/stop/list), `engine/tools.rs` (catalog and the execution
-//! path), `engine/assets.rs`, `engine/diagnostics.rs` (diagnostics, timeline, health).
+//! path), `engine/assets.rs`, `engine/diagnostics.rs` (diagnostics, timeline, health),
+//! `engine/failure.rs` (failure injection for tests and runbook drills).
 //!
 //! Supervision (restart table, SPEC §13.1):
 //!
@@ -22,6 +23,7 @@
 pub(crate) mod assets;
 pub(crate) mod conversations;
 pub(crate) mod diagnostics;
+pub(crate) mod failure;
 mod projects;
 pub(crate) mod tools;
 

@@ -390,10 +390,20 @@ impl Error {
                 reason,
                 details,
             } => {
+                // Extra details are flattened; one that collides with `key` / `reason` (the
+                // entry's own reason of an `invalid_entry`, SPEC §3.3) is kept as `entry_<k>`.
                 let mut d = json!({ "key": key, "reason": reason });
                 if let (Some(obj), Some(extra)) = (d.as_object_mut(), details.as_object()) {
                     for (k, v) in extra {
-                        obj.entry(k.clone()).or_insert_with(|| v.clone());
+                        match obj.get(k) {
+                            None => {
+                                obj.insert(k.clone(), v.clone());
+                            }
+                            Some(top) if top != v => {
+                                obj.insert(format!("entry_{k}"), v.clone());
+                            }
+                            Some(_) => {}
+                        }
                     }
                 }
                 d
@@ -557,5 +567,12 @@ impl From<codeward_actors::conversation::SignalError> for Error {
             S::ExternalTypeNotAllowed { r#type } => Self::ExternalTypeNotAllowed { kind: r#type },
             S::ReservedType { r#type } => Self::ReservedType { kind: r#type },
         }
+    }
+}
+
+impl From<codeward_actors::conversation::ProjectionNotFound> for Error {
+    /// A projection key that does not parse (`"nope".parse::<ProjectionKey>()`).
+    fn from(e: codeward_actors::conversation::ProjectionNotFound) -> Self {
+        Self::ProjectionNotFound { key: e.key }
     }
 }

@@ -16,13 +16,16 @@ mod project;
 pub mod types;
 
 pub use alerts::{ExecSink, WebhookSink};
+// Named by the conversation calls of `Engine`, by `ModelClient` and by `EngineConfig`'s alert
+// fields.
 pub use codeward_actors::conversation::{
-    DeltaSink, ModelClient, ModelError, ModelRequest, ModelResponse, ModelTool, Projection,
-    ProjectionKey, ScriptedModel, Signal, SignalType,
+    ConversationEvent, DeltaSink, ModelClient, ModelError, ModelRequest, ModelResponse, ModelTool,
+    ModelToolCall, Projection, ProjectionKey, ScriptedModel, Signal, SignalType,
 };
 pub use codeward_actors::conversation_actor::{
-    ConversationActorDiagnostics as ConversationDiagnostics, ConversationSnapshot,
-    ConversationStateView as ConversationState, ConversationSubscription, Lagged, SignalAck,
+    ConversationActorDiagnostics, ConversationActorDiagnostics as ConversationDiagnostics,
+    ConversationSnapshot, ConversationStateView, ConversationStateView as ConversationState,
+    ConversationSubscription, Lagged, SignalAck,
 };
 pub use codeward_actors::ids::{ConversationId, ProjectId};
 pub use codeward_actors::journal::{BackupReport, CompactionReport, IntegrityReport};
@@ -37,6 +40,7 @@ pub use config::{
 pub use engine::Engine;
 pub use engine::assets::AssetsDiagnostics;
 pub use engine::diagnostics::ProjectDiagnostics;
+pub use engine::failure::FailureTarget;
 pub use error::{Error, Result};
 pub use options::ProjectOptions;
 pub use types::*;

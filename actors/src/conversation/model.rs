@@ -226,7 +226,7 @@ pub fn response_signals(
 /// 3. Otherwise obeys the last user message's `script` object:
 ///    `{assistant_text, delta_chunks, tool_calls: [{name, args, run_mode}], fail: {code,
 ///    retryable}}`.
-/// 4. Otherwise "list skills|commands|workflows" requests `asset.list {kind}`; anything else is
+/// 4. Otherwise "list skills|commands|workflows" requests `asset.list {type}`; anything else is
 ///    answered `Acknowledged: <first 200 chars>`.
 ///
 /// Tool-call ids are derived from (conversation, run, step, index), so the same request always

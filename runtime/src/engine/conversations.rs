@@ -31,6 +31,8 @@ use crate::types::{
 
 /// Entries read from the journal per timeline query (the newest ones).
 const TIMELINE_SCAN: usize = 10_000;
+/// How long `stop_conversation` waits for the supervisor to remove the stopped child.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 pub(crate) fn conversation_error(e: ConversationError) -> Error {
     match e {
@@ -73,7 +75,7 @@ pub(crate) fn journal_error(e: JournalError) -> Error {
 
 fn parse_conversation_id(raw: &str) -> Result<ConversationId> {
     ConversationId::parse(raw).map_err(|e| Error::InvalidConversationId {
-        reason: e.code().trim_start_matches("invalid_").to_owned(),
+        reason: e.reason.as_str().to_owned(),
     })
 }
 
@@ -289,6 +291,12 @@ impl Engine {
         let (project, entry) = self.live(p, c)?;
         let r = entry.handle.stop(StopReason::Requested).await;
         project.conversations.remove(c);
+        // The supervisor removes the stopped child just after the answer: wait (bounded) so a
+        // `start_conversation` right after this returns restores it instead of finding it live.
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while project.registry.is_up(c.as_str()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         r.map_err(conversation_error)
     }
 
@@ -472,6 +480,8 @@ impl Engine {
         // Telemetry: ring (live) and journal, de-duplicated by seq.
         let mut seen = std::collections::BTreeSet::new();
         let corr = filter.as_deref().and_then(|s| CorrelationId::parse(s).ok());
+        // Read your writes: what was emitted before this call is recorded and journaled first.
+        let _ = tokio::time::timeout(Duration::from_secs(2), project.telemetry.flush()).await;
         let _ = project.journal.flush_events().await;
         let journaled_events = project
             .journal
@@ -505,11 +515,21 @@ impl Engine {
             (a.at_ms, rank(&a.source), a.seq).cmp(&(b.at_ms, rank(&b.source), b.seq))
         });
         let total = entries.len();
-        let keep = entries.split_off(total.saturating_sub(limit));
+        let mut keep = entries.split_off(total.saturating_sub(limit));
+        // Correlation ids are caller input too: redacted on the way out, after filtering.
+        let redact_id = |id: &str| match redactor.redact(&Value::String(id.to_owned())) {
+            Value::String(s) => s,
+            _ => "[REDACTED]".to_owned(),
+        };
+        for e in &mut keep {
+            if let Some(id) = &e.correlation_id {
+                e.correlation_id = Some(redact_id(id));
+            }
+        }
         Ok(IncidentTimeline {
             project_id: project.id.to_string(),
             conversation_id: c.to_string(),
-            correlation_id: filter,
+            correlation_id: filter.as_deref().map(redact_id),
             limit,
             total_entries: total,
             truncated: total > keep.len(),

@@ -14,8 +14,8 @@ use codeward_actors::executor::{ExecutorConfig, ExecutorPool};
 use codeward_actors::ids::ProjectId;
 use codeward_actors::policy_actor::{PolicyActor, PolicyHandle, PolicyInputs};
 use codeward_actors::supervision::{
-    ChildRegistry, ChildSpec, Intensity, RestartPolicy, Supervisor, SupervisorConfig,
-    SupervisorEvent,
+    ChildRegistry, ChildSpec, Intensity, OnExceededAction, RestartPolicy, Supervisor,
+    SupervisorConfig, SupervisorEvent, SupervisorObserver,
 };
 use codeward_actors::telemetry::{
     AlertConfig, AlertRoute, AlertRouter, EventName, Severity, TelemetryActor, TelemetryConfig,
@@ -320,6 +320,15 @@ impl Engine {
                 )))
             })
             .clone();
+        // A restarted project starts healthy: failing flags of an earlier incarnation (a
+        // quarantine, its dead journal writer) do not carry over in the engine-owned store.
+        {
+            let mut store = telemetry_store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            store.set_failing("project", None);
+            store.set_failing("journal", None);
+        }
         let _ = store_cell.set(telemetry_store.clone());
         let secrets = inner.secrets.clone();
         let redactor: codeward_actors::telemetry::Redactor =
@@ -376,7 +385,7 @@ impl Engine {
             directory.supervisor_spec(
                 names::CONVERSATIONS,
                 registry.clone(),
-                Some(observer.clone()),
+                Some(conversation_observer(observer.clone(), self_ref.clone())),
                 move || {
                     self_ref
                         .get()
@@ -623,6 +632,28 @@ pub(crate) async fn stop(inner: &Arc<EngineInner>, id: &ProjectId, reason: &str)
         inner.supervisor.stop_child(&supervisor_name(id)),
     )
     .await;
+}
+
+/// The conversation supervisor's observer: telemetry (`inner`), and a conversation given up
+/// past its own intensity (SPEC §13.2: it stops alone) leaves the project's live set, so calls
+/// see it as stopped (`conversation_not_found`) and `start_conversation` can restore it.
+fn conversation_observer(
+    inner: SupervisorObserver,
+    project: Arc<std::sync::OnceLock<std::sync::Weak<ProjectRuntime>>>,
+) -> SupervisorObserver {
+    Arc::new(move |ev: &SupervisorEvent| {
+        if let SupervisorEvent::IntensityExceeded {
+            actor,
+            action: OnExceededAction::ChildStopped,
+            ..
+        } = ev
+            && let Some(p) = project.get().and_then(std::sync::Weak::upgrade)
+            && let Ok(id) = codeward_actors::ids::ConversationId::parse(actor)
+        {
+            p.conversations.remove(&id);
+        }
+        inner(ev);
+    })
 }
 
 /// Engine supervisor events: a project supervisor that ended on its own failed past its

@@ -218,6 +218,10 @@ async fn a_stop_flushes_events_and_closes_the_writer() {
 async fn the_actor_compacts_on_its_first_start() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = config(dir.path());
+    // A journal created just now has nothing to compact; one that already existed does.
+    let (fresh, report) = JournalHandle::open(config.clone()).await.unwrap();
+    assert!(report.created);
+    fresh.close().await.unwrap();
     let (observer, seen) = collector();
     let config = config
         .with_observer(observer)

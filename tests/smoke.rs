@@ -1,4 +1,6 @@
-//! Smoke test of the facade: a project on a temp dir, allowed and denied calls.
+//! Smoke tests of the facade (moved here from `runtime/tests/smoke.rs`): a project on a temp
+//! dir with allowed and denied calls, and a scripted conversation with a tool call that is
+//! restored after a project restart. The other modules attack each area in depth.
 
 use codeward::{Engine, EngineConfig, ProjectOptions, ToolCall};
 use serde_json::json;
