@@ -693,7 +693,6 @@ async fn a_crash_with_a_pending_call_restores_it_as_interrupted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: conversation.tool.cancelled events carry the call's correlation id and reason `cancelled`, not the cancel signal's correlation id, `call_correlation_id` and `conversation_cancelled` (SPEC §11.6 step 2)"]
 async fn the_tool_cancelled_event_carries_the_cancel_signals_correlation() {
     let tools = TestTools::default();
     let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;

@@ -317,7 +317,6 @@ async fn a_network_capable_provider_tool_is_hidden_under_egress_deny() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: under egress deny a network-capable provider tool without URL/host candidates is allowed when Landlock enforces networking — the OS exemption meant for command tools (runtime/src/exec.rs passes os_network_enforced for every tool; it should be `is_command && project.os_network_enforced`)"]
 async fn a_network_capable_provider_tool_is_refused_under_egress_deny() {
     let p = TestProject::start(ProjectOptions::default()).await;
     // In-process code is not under Landlock: the OS exemption of command tools must not apply.

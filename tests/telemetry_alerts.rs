@@ -463,7 +463,6 @@ async fn a_duplicate_provider_tool_name_never_serves_a_project() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a provider tool name collision is only detected per project at start_project (start_project_failed{actors}), not by Engine::start (SPEC §7.1)"]
 async fn a_duplicate_provider_tool_name_fails_engine_start() {
     let e = Engine::start(twice_the_test_tools()).await.unwrap_err();
     assert_eq!(e.code(), "invalid_engine_config");

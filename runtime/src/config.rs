@@ -238,6 +238,24 @@ impl EngineConfig {
                 }
             }
         }
+        // Provider tool names must not collide with built-ins or each other (SPEC §7.1).
+        let probe = ProjectContext {
+            project_id: "engine-start-check".into(),
+            root: PathBuf::from("/"),
+            data_dir: PathBuf::from("/.codeward"),
+        };
+        let mut tools: BTreeSet<String> = codeward_tools::builtin_specs()
+            .into_iter()
+            .map(|s| s.name)
+            .chain(["asset.get", "asset.list", "asset.search"].map(String::from))
+            .collect();
+        for provider in &self.tool_providers {
+            for spec in provider.tools(&probe) {
+                if !tools.insert(spec.name.clone()) {
+                    return Err(invalid(format!("duplicate tool name `{}`", spec.name)));
+                }
+            }
+        }
         for name in &self.redact_env_values {
             if !codeward_policies::env::valid_env_name(name) {
                 return Err(invalid(format!(

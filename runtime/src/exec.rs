@@ -126,6 +126,21 @@ impl CallCtx {
         m
     }
 
+    /// Ends the call with `error` without an event (a conversation cancel: the conversation
+    /// emits `conversation.tool.cancelled` with the cancel's correlation, SPEC §11.6).
+    fn fail_quiet(&self, error: Error) -> ToolFailure {
+        ToolFailure {
+            project_id: self.project.id.to_string(),
+            tool: self.tool.clone(),
+            conversation_id: self.conversation_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            tool_call_id: self.tool_call_id.clone(),
+            decision_id: self.decision_id.clone(),
+            duration_ms: self.elapsed_ms(),
+            error,
+        }
+    }
+
     /// Ends the call with `error`, emitting `conversation.tool.failed` (or `.cancelled`).
     fn fail(&self, error: Error) -> ToolFailure {
         let duration_ms = self.elapsed_ms();
@@ -250,7 +265,9 @@ fn prepare(
         conversation_allow_tools: conversation.as_ref().and_then(|c| c.allow_tools.clone()),
         offered_tools,
         scratch_dir: is_command.then(|| scratch_dir.clone()),
-        os_network_enforced: project.os_network_enforced,
+        // Only command tools run under Landlock's network rules; any other network-capable
+        // tool (http.fetch, providers) is refused by egress `deny` (SPEC §5.6).
+        os_network_enforced: is_command && project.os_network_enforced,
     };
     Ok(Prepared {
         ctx,
@@ -374,6 +391,7 @@ async fn execute(
         },
     };
     // Step 12.
+    let conversation_cancelled = external_cancel.clone();
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let token = project.stop.child_token();
     project.emit(ctx.event(
@@ -438,6 +456,14 @@ async fn execute(
                 ));
             }
             terminated_event(&ctx, failed.terminated, reason);
+            if matches!(failed.error, Error::Cancelled { .. })
+                && conversation_cancelled
+                    .as_ref()
+                    .is_some_and(CancellationToken::is_cancelled)
+                && !project.stop.is_cancelled()
+            {
+                return Err(ctx.fail_quiet(failed.error));
+            }
             Err(ctx.fail(failed.error))
         }
     }

@@ -613,6 +613,18 @@ impl Core {
             };
             self.acknowledge(myself, waiter, ack);
         }
+        if sig.kind == SignalType::ToolCancelled {
+            // SPEC §11.6: the event carries the cancel signal's correlation id and the call's
+            // own as `call_correlation_id` (the execution path stays silent for these).
+            let mut event =
+                TelemetryEvent::new(EventName::ToolCancelled, Value::Object(sig.data.clone()))
+                    .conversation(self.args.config.conversation_id.clone())
+                    .correlation(sig.correlation_id.clone());
+            if let Some(name) = sig.str_field("name") {
+                event = event.tool(name);
+            }
+            self.args.telemetry.record(event);
+        }
         let Some(report) = report else {
             return;
         };
