@@ -8,7 +8,9 @@
 //! 1. refuses with [`CommandError::SandboxUnavailable`] when `require_full` is set and the probe
 //!    (see [`crate::sandbox::probe`]) cannot give full enforcement;
 //! 2. creates the scratch dir (0700, with `tmp/` inside) and builds the Landlock ruleset — or
-//!    renames into place a dir made ahead and takes its ruleset (see below);
+//!    renames into place a dir made ahead and takes its ruleset (see below); a scratch path that
+//!    already exists or has a `.`/`..` component fails the call with [`CommandError::Io`]
+//!    (nothing there is granted to the command or removed);
 //! 3. takes a reaper (own session, child subreaper, `PDEATHSIG`) — the warm one the spawner
 //!    thread cloned ahead, or one cloned now — and hands it the call; the reaper starts the
 //!    command vfork-style (no_new_privs, rlimits, Landlock, cleared env, stdin `/dev/null`
@@ -20,11 +22,13 @@
 //!    [`CommandError::Cancelled`] carrying `terminated_process_count`; when the command exits on
 //!    its own, leftover descendants are killed too and counted in
 //!    [`CommandOutput::terminated_process_count`] (reason `completed`);
-//! 6. moves the scratch dir out of the way (its path is gone when `run` returns); a background
-//!    thread deletes it.
+//! 6. once the reaper is reaped (the tree is gone), moves the scratch dir out of the way (its
+//!    path is gone when `run` returns); a background thread deletes it.
 //!
-//! A non-zero exit or a death by signal is a successful call. If the `run` future is dropped,
-//! the tree is still killed and the reaper reaped in the background. A reaper killed from
+//! A non-zero exit or a death by signal is a successful call. A call cancelled before the
+//! handoff fails with [`CommandError::Cancelled`] without starting the command. If the `run`
+//! future is dropped, the tree is still killed and the reaper reaped in the background, and the
+//! scratch dir is removed only after that. A reaper killed from
 //! outside (no report) makes codeward SIGKILL its process group; the call then returns with
 //! neither exit code nor signal.
 //!
@@ -522,6 +526,13 @@ mod linux {
                 .map_err(|e| CommandError::SpawnFailed {
                     message: format!("reaper: {e}"),
                 })?;
+            // Cancelled before the command started (or while waiting for a reaper): it must
+            // not start at all. The unused reaper exits when dropped.
+            if cancel.is_cancelled() {
+                return Err(CommandError::Cancelled {
+                    terminated_process_count: 0,
+                });
+            }
             match reaper.start(
                 spec,
                 [stdin_child.as_fd(), out_w.as_fd(), err_w.as_fd()],
@@ -545,6 +556,8 @@ mod linux {
         drop((stdin_child, out_w, err_w, ruleset));
         spawner::refill_warm();
         scratch.prepare_next();
+        // The scratch dir goes when the tree is gone, even if this future is dropped first.
+        reaper.keep(scratch);
 
         // One task drives everything: both drains, the reaper's exit, the deadline, cancel.
         let out_d = output::drain(out_rx, cap);
@@ -626,7 +639,6 @@ mod linux {
         };
         let _ = tokio::time::timeout(KILL_GRACE, rest).await;
         let (out, err) = (out.unwrap_or_default(), err.unwrap_or_default());
-        drop(scratch);
         let (out_share, err_share) =
             output::split_budget(req.max_output_bytes, out.total(), err.total());
         let (stdout, stdout_truncated, out_omitted) = out.render(out_share);

@@ -928,3 +928,516 @@ async fn a_scratch_base_commands_can_reach_gets_no_kits_and_no_trash() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests of the adversarial review of the warm-reaper machinery.
+// ---------------------------------------------------------------------------------------------
+
+/// Files under `dir`, recursively, without following symlinks (for "left alone" checks).
+fn tree_listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).expect("prefix").display().to_string());
+            if e.file_type().expect("file type").is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `req` with its scratch dir (and so `HOME`/`TMPDIR`) moved to `dir`.
+fn with_scratch(mut req: CommandRequest, dir: PathBuf) -> CommandRequest {
+    for (k, v) in &mut req.env {
+        if k == "HOME" {
+            *v = dir.display().to_string();
+        } else if k == "TMPDIR" {
+            *v = dir.join("tmp").display().to_string();
+        }
+    }
+    req.scratch_dir = dir;
+    req
+}
+
+#[tokio::test]
+async fn an_existing_directory_at_the_scratch_path_is_neither_adopted_nor_deleted() {
+    // `<data_dir>/tmp/<tool_call_id>` with a caller-chosen id (`..`, `/abs/path`, a name
+    // taken) can name a directory that is not ours. It must not be granted to the command
+    // nor removed after the call.
+    let fx = Fixture::new();
+    let victim = tempfile::tempdir().expect("victim");
+    std::fs::write(victim.path().join("precious"), "keep me").expect("write");
+    let ran = fx.root().join("ran");
+    let script = format!(
+        "touch {ran}; echo pwned > \"$HOME/pwned\"",
+        ran = ran.display()
+    );
+    for scratch in [
+        victim.path().to_path_buf(),
+        victim.path().join("sub").join(".."),
+    ] {
+        let req = with_scratch(fx.shell(&script), scratch.clone());
+        let res = run(req).await;
+        assert!(
+            matches!(&res, Err(CommandError::Io { .. })),
+            "{scratch:?}: {res:?}"
+        );
+        assert!(!ran.exists(), "{scratch:?}: the command ran");
+        assert_eq!(
+            tree_listing(victim.path()),
+            ["precious"],
+            "{scratch:?}: the directory was touched"
+        );
+    }
+    // The data dir itself through `..` (tool_call_id `..`): its other contents survive.
+    let keep = fx.data.path().join("journal");
+    std::fs::write(&keep, "journal").expect("write");
+    let req = with_scratch(fx.shell(&script), fx.data.path().join("tmp").join(".."));
+    let res = run(req).await;
+    assert!(matches!(&res, Err(CommandError::Io { .. })), "{res:?}");
+    assert!(!ran.exists(), "the command ran");
+    assert_eq!(
+        std::fs::read_to_string(&keep).ok().as_deref(),
+        Some("journal")
+    );
+}
+
+#[tokio::test]
+async fn a_symlink_planted_at_the_scratch_path_grants_nothing() {
+    // With the data dir inside the writable root (a known-limited setup), a command can plant
+    // `<data_dir>/tmp/<next call id>` as a symlink. The next call must not get the link's
+    // target as its writable scratch dir.
+    let fx = Fixture::new();
+    let data = fx.root().join("data");
+    let outside = tempfile::tempdir().expect("outside");
+    let plant = request_in(
+        &fx.root(),
+        &data,
+        &fx.mark,
+        CommandLine::Shell {
+            shell: "/bin/sh".into(),
+            script: format!("ln -s {} data/tmp/call-2", outside.path().display()),
+        },
+    );
+    let out = run(plant).await.expect("runs");
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr);
+    let req = request_in(
+        &fx.root(),
+        &data,
+        &fx.mark,
+        CommandLine::Shell {
+            shell: "/bin/sh".into(),
+            script: "echo pwned > \"$HOME/pwned\"".into(),
+        },
+    );
+    let res = run(with_scratch(req, data.join("tmp").join("call-2"))).await;
+    assert!(matches!(&res, Err(CommandError::Io { .. })), "{res:?}");
+    assert_eq!(tree_listing(outside.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn removing_a_scratch_dir_never_follows_symlinks_the_command_planted() {
+    // Deferred (kit base) and direct (exposed base) removal alike.
+    let fx = Fixture::new();
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir(outside.path().join("dir")).expect("mkdir");
+    std::fs::write(outside.path().join("dir").join("f"), "f").expect("write");
+    std::fs::write(outside.path().join("file"), "file").expect("write");
+    let before = tree_listing(outside.path());
+    let script = format!(
+        "ln -s {o}/dir \"$HOME/d\" && ln -s {o}/file \"$HOME/f\" && ln -s {o} \"$TMPDIR/t\" \
+         && mkdir \"$HOME/sub\" && ln -s {o}/dir \"$HOME/sub/d\" && echo planted",
+        o = outside.path().display()
+    );
+    let exposed_data = fx.root().join("data");
+    for data in [fx.data.path().to_path_buf(), exposed_data] {
+        let req = request_in(
+            &fx.root(),
+            &data,
+            &fx.mark,
+            CommandLine::Shell {
+                shell: "/bin/sh".into(),
+                script: script.clone(),
+            },
+        );
+        let out = run(req).await.expect("runs");
+        assert_eq!(out.stdout, "planted\n", "{}", out.stderr);
+        let base = data.join("tmp");
+        let start = Instant::now();
+        loop {
+            let left: Vec<String> = std::fs::read_dir(&base)
+                .expect("base")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with(".codeward-warm-"))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(tree_listing(outside.path()), before, "{data:?}");
+    }
+}
+
+/// Open fds of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("fd dir").count()
+}
+
+/// Zombie children of this process.
+fn zombie_children() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        if let Some((_, state, ppid)) = proc_stat(pid)
+            && ppid == me
+            && state == 'Z'
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_thousand_calls_leak_no_fds_and_no_zombies() {
+    let fx = Fixture::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut stdin_req = fx.request(argv(&["cat"]));
+    stdin_req.stdin = Some(b"in".to_vec());
+    let mut timeout_req = fx.request(argv(&["sleep", "5"]));
+    timeout_req.timeout = Duration::from_millis(20);
+    let call = |i: usize| {
+        let req = match i % 10 {
+            0 => stdin_req.clone(),
+            1 => fx.request(argv(&["no-such-program-cw"])),
+            _ => fx.request(argv(&["true"])),
+        };
+        rt.block_on(run(req))
+    };
+    // Warm up: spawner, warm reaper, kit, tokio's own fds.
+    for i in 0..20 {
+        let _ = call(i);
+    }
+    let settle = |want: usize| {
+        let start = Instant::now();
+        loop {
+            let n = open_fds();
+            if n <= want || start.elapsed() > Duration::from_secs(10) {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let before = settle(0);
+    for i in 0..1000 {
+        match call(i) {
+            Ok(out) => assert_eq!(out.exit_code, Some(0), "call {i}: {}", out.stderr),
+            Err(e) if i % 10 == 1 => assert_eq!(e.code(), "spawn_failed"),
+            Err(e) => panic!("call {i}: {e}"),
+        }
+    }
+    for _ in 0..5 {
+        let err = rt
+            .block_on(run(timeout_req.clone()))
+            .expect_err("times out");
+        assert_eq!(err.code(), "timeout");
+    }
+    assert_eq!(settle(before), before, "fds of this process before/after");
+    let start = Instant::now();
+    while !zombie_children().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(zombie_children(), Vec::<i32>::new());
+}
+
+#[tokio::test]
+async fn a_call_cancelled_before_it_starts_never_runs_the_command() {
+    let fx = Fixture::new();
+    let ran = fx.root().join("ran");
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    for _ in 0..20 {
+        let res = command::run(fx.shell("touch ran"), cancel.clone()).await;
+        assert!(
+            matches!(
+                res,
+                Err(CommandError::Cancelled {
+                    terminated_process_count: 0
+                })
+            ),
+            "{res:?}"
+        );
+        assert!(!ran.exists(), "the command ran after the cancel");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_call_removes_its_scratch_only_after_the_tree_is_gone() {
+    // A command still writing into its scratch dir (through its cwd, so the rename does not
+    // stop it) while the call is dropped: the dir must be gone afterwards, not left
+    // half-removed next to the kits.
+    let fx = Fixture::new();
+    let base = fx.data.path().join("tmp");
+    for _ in 0..5 {
+        let ready = fx.root().join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let task = tokio::spawn(command::run(
+            fx.shell(
+                "touch ready; cd \"$HOME\" && i=0; while :; do i=$((i+1)); mkdir -p d$i/e; \
+                 : > d$i/e/f; done",
+            ),
+            CancellationToken::new(),
+        ));
+        let start = Instant::now();
+        while !ready.exists() && start.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        task.abort();
+        let _ = task.await;
+        let start = Instant::now();
+        loop {
+            let left: Vec<String> = std::fs::read_dir(&base)
+                .expect("base")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with(".codeward-warm-"))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn leftovers_of_an_earlier_process_with_our_pid_are_swept() {
+    // In a container codeward is often pid 1 again after a restart: the kits and trash of the
+    // earlier process carry the same pid and must still be removed (trash holds old calls'
+    // files).
+    let fx = Fixture::new();
+    let base = fx.data.path().join("tmp");
+    let me = std::process::id();
+    let old = [
+        format!(".codeward-trash-{me}-0"),
+        format!(".codeward-trash-{me}-00000000deadbeef-3"),
+        format!(".codeward-warm-{me}-00000000deadbeef-4"),
+    ];
+    for name in &old {
+        std::fs::create_dir_all(base.join(name).join("tmp")).expect("mkdir");
+        std::fs::write(base.join(name).join("secret"), "old call").expect("write");
+    }
+    run(fx.request(argv(&["true"]))).await.expect("runs");
+    let start = Instant::now();
+    loop {
+        let left: Vec<String> = old
+            .iter()
+            .filter(|n| base.join(n).exists())
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_fork_storm_past_the_deadline_is_killed_completely() {
+    // Four loops double-forking as fast as they can when the deadline passes.
+    let fx = Fixture::new();
+    let mut req = fx.shell(
+        "for j in 1 2 3 4; do ( for i in $(seq 1 300); do ( sleep 1000 & ) ; \
+         setsid sleep 1000 & done ) & done; touch ready; wait",
+    );
+    req.timeout = Duration::from_millis(300);
+    let err = run(req).await.expect_err("times out");
+    assert_eq!(err.code(), "timeout", "{err:?}");
+    assert!(fx.root().join("ready").exists());
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_command_cannot_read_codeward_memory_through_its_reaper() {
+    // The reaper shares codeward's address space (CLONE_VM): its /proc/<pid>/mem is codeward's
+    // live memory, and its fds would be codeward's before it closes them. Both stay closed to
+    // the command (ptrace-mode attach, and Landlock's ptrace restriction).
+    if !require_landlock() {
+        return;
+    }
+    let fx = Fixture::new();
+    let out = run(fx.shell(
+        "head -c1 /proc/$PPID/mem >/dev/null 2>&1 && echo mem; \
+         readlink /proc/$PPID/fd/0 >/dev/null 2>&1 && echo fd; \
+         head -c1 /proc/$PPID/task/$PPID/mem >/dev/null 2>&1 && echo task-mem; echo done",
+    ))
+    .await
+    .expect("runs");
+    assert_eq!(out.stdout, "done\n");
+}
+
+#[tokio::test]
+#[ignore = "reproducer of an open gap (see the review report): Landlock on this kernel does not \
+            stop PTRACE_MODE_READ of /proc/<pid>/environ, and codeward is dumpable outside \
+            daemon mode (and root bypasses dumpability)"]
+async fn a_command_can_read_codeward_environ_through_proc() {
+    // The command's env is cleared, but /proc/$PPID/environ (the reaper shares codeward's mm,
+    // so this is codeward's initial environment — as it was with a forked reaper) and
+    // /proc/<codeward>/environ are readable to a same-user command.
+    let ours = std::fs::read("/proc/self/environ").expect("own environ");
+    let secret = ours
+        .split(|&b| b == 0)
+        .find(|kv| kv.starts_with(b"CARGO_MANIFEST_DIR="))
+        .map(|kv| String::from_utf8_lossy(kv).into_owned())
+        .expect("cargo sets CARGO_MANIFEST_DIR for tests");
+    let fx = Fixture::new();
+    let mut req =
+        fx.shell("cat /proc/$PPID/environ /proc/$CWPID/environ 2>/dev/null | tr '\\0' '\\n'");
+    req.env
+        .push(("CWPID".into(), std::process::id().to_string()));
+    let out = run(req).await.expect("runs");
+    assert!(
+        !out.stdout.lines().any(|l| l == secret),
+        "codeward's environment leaked to the command: {secret}"
+    );
+}
+
+/// Runs a tree whose command reports its reaper's pid, SIGKILLs that reaper from outside and
+/// returns the call's result.
+async fn kill_the_reaper_of(fx: &Fixture, script: &str) -> Result<CommandOutput, CommandError> {
+    let pid_file = fx.root().join("reaper_pid");
+    let task = tokio::spawn(command::run(
+        fx.shell(&format!(
+            "{script} echo $PPID > reaper_pid.tmp && mv reaper_pid.tmp reaper_pid; sleep 1000"
+        )),
+        CancellationToken::new(),
+    ));
+    let start = Instant::now();
+    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reaper: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // SAFETY: signalling the reaper pid the command reported; it is our unreaped child.
+    unsafe { libc::kill(reaper, libc::SIGKILL) };
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the call returns")
+        .expect("joins")
+}
+
+#[tokio::test]
+#[ignore = "reproducer of an open gap (see the review report): when the reaper dies without \
+            reporting, only its process group is killed, so setsid'd descendants survive"]
+async fn a_reaper_killed_from_outside_takes_setsid_descendants_along() {
+    // Reachable by a command itself where Landlock has no signal scoping (ABI < 6):
+    // `setsid sleep 1000 & kill -9 $PPID`.
+    let fx = Fixture::new();
+    let _ = kill_the_reaper_of(&fx, "setsid sleep 1000 & ( setsid sleep 1000 & ) ;").await;
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_subreaper_codeward_reaps_the_orphans_of_a_killed_reaper() {
+    // codeward is a child subreaper (SPEC §6.1), as the engine makes it: the tree of a reaper
+    // killed from outside reparents to it. Makes this test process a subreaper.
+    codeward_tools::sandbox::make_subreaper().expect("subreaper");
+    let fx = Fixture::new();
+    let res = kill_the_reaper_of(&fx, "sleep 1000 & sleep 1000 &").await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+    // The tree is dead; its processes were adopted by this process and must not stay zombies.
+    let start = Instant::now();
+    while !zombie_children().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(zombie_children(), Vec::<i32>::new());
+}
+
+#[tokio::test]
+async fn a_dropped_call_whose_reaper_is_killed_from_outside_still_kills_the_group() {
+    // The call is dropped (reaped in the background) and its reaper then dies without a
+    // report: the background reap must SIGKILL the group like `run` does.
+    let fx = Fixture::new();
+    let pid_file = fx.root().join("reaper_pid");
+    let task = tokio::spawn(command::run(
+        fx.shell(
+            "sleep 1000 & echo $PPID > reaper_pid.tmp && mv reaper_pid.tmp reaper_pid; sleep 1000",
+        ),
+        CancellationToken::new(),
+    ));
+    let start = Instant::now();
+    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reaper: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // Stopped, the reaper cannot act on the drop; then it dies without reporting.
+    // SAFETY: signalling the reaper pid the command reported; it is our unreaped child.
+    unsafe { libc::kill(reaper, libc::SIGSTOP) };
+    task.abort();
+    let _ = task.await;
+    // SAFETY: as above.
+    unsafe { libc::kill(reaper, libc::SIGKILL) };
+    assert_eq!(
+        fx.survivors_after(Duration::from_secs(5)),
+        Vec::<i32>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_command_cannot_signal_its_reaper() {
+    // With signal scoping the command cannot kill its reaper (which would end the tree-kill
+    // guarantee for setsid'd descendants, see the reproducer above).
+    if sandbox::probe().landlock_abi < 6 {
+        eprintln!("skipping: no landlock signal scoping");
+        return;
+    }
+    let fx = Fixture::new();
+    let out = run(fx.shell("kill -KILL $PPID; kill -STOP $PPID; echo alive"))
+        .await
+        .expect("runs");
+    assert_eq!(
+        (out.exit_code, out.stdout.as_str()),
+        (Some(0), "alive\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("not permitted"), "{}", out.stderr);
+}

@@ -363,14 +363,17 @@ const REAPER_SIGNALS: sys::SigSet = sys::sigbit(libc::SIGCHLD)
 /// as the start routine of the spawner's `clone(CLONE_VM)`, with `arg` a `ReaperMem` that stays
 /// alive (see its invariant); nothing else calls it.
 pub(crate) extern "C" fn reaper_entry(arg: *mut c_void) -> c_int {
-    // SAFETY: the spawner passes its live ReaperMem; nothing else mutates it while we run
-    // except through atomics.
-    let mem = unsafe { &mut *arg.cast::<ReaperMem>() };
-    reaper_main(mem)
+    let mem = arg.cast::<ReaperMem>();
+    // SAFETY: the spawner passes its live ReaperMem (see its invariant). Codeward keeps reading
+    // `shared` (atomics) and never touches `stacks` or `scratch` while we run, so only `scratch`
+    // is borrowed uniquely, field by field through the raw pointer: a `&mut ReaperMem` would
+    // claim `shared` too, which codeward reads concurrently.
+    let (shared, stacks, scratch) =
+        unsafe { (&(*mem).shared, &(*mem).stacks, &mut (*mem).scratch) };
+    reaper_main(shared, stacks, scratch)
 }
 
-fn reaper_main(mem: &mut ReaperMem) -> ! {
-    let sh = &mem.shared;
+fn reaper_main(sh: &Shared, stacks: &Stacks, scratch: &mut Scratch) -> ! {
     let fail = |stage: i32, errno: i32| -> ! { sh.finish(None, 0, stage, errno, false) };
     let _ = sys::setsid();
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
@@ -424,13 +427,13 @@ fn reaper_main(mem: &mut ReaperMem) -> ! {
         shared: sh,
     };
     let cmd_pid_slot = sh.cmd_pid.as_ptr();
-    // SAFETY: the command runs on its own stack in `mem` until it execs or exits, and we are
+    // SAFETY: the command runs on its own stack in `stacks` until it execs or exits, and we are
     // suspended (CLONE_VFORK) until then, so `args` outlives its use; `command_entry` never
     // returns.
     let child = unsafe {
         sys::clone_vfork(
             command_entry,
-            mem.stacks.command_top(),
+            stacks.command_top(),
             (&raw mut args).cast(),
             cmd_pid_slot,
         )
@@ -468,9 +471,8 @@ fn reaper_main(mem: &mut ReaperMem) -> ! {
             kill_requested = true;
         }
     }
-    let killed = kill_tree(&mut mem.scratch, sfd, child, &mut cmd_status);
-    mem.shared
-        .finish(cmd_status, killed, stage::NONE, 0, kill_requested)
+    let killed = kill_tree(scratch, sfd, child, &mut cmd_status);
+    sh.finish(cmd_status, killed, stage::NONE, 0, kill_requested)
 }
 
 fn pollfd(fd: c_int) -> libc::pollfd {

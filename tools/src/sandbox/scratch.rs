@@ -10,15 +10,21 @@
 //! younger than [`KIT_MAX_AGE`]; otherwise it creates the dir itself and builds the ruleset.
 //! After the call the dir is renamed to `.codeward-trash-<pid>-<n>` — so the scratch path is
 //! gone when the call returns — and the cleaner removes it. Leftovers of a process that died
-//! are swept the first time a base is used. A base that commands can reach (inside one of the
-//! plan's read or read-write paths) gets none of this: its dirs are made and removed on the
-//! call's path, as before.
+//! are swept the first time a base is used; the names also carry a random per-process nonce, so
+//! the leftovers of an earlier process that had our pid (pid 1 in a restarted container) count
+//! as dead too. A base that commands can reach (inside one of the plan's read or read-write
+//! paths) gets none of this: its dirs are made and removed on the call's path, as before.
+//!
+//! The scratch path must be a plain path (no `.`/`..` component) that does not exist yet: it is
+//! created by the call, granted to the command and removed afterwards, so an existing directory
+//! there (a caller-chosen `tool_call_id` of `..` or `/some/dir`, a symlink a command planted) is
+//! refused rather than adopted — it would be handed to the command and then deleted.
 
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
@@ -46,13 +52,27 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     /// Creates `dir` (0700) with its `tmp/` — from the kit when one is ready under the same
-    /// parent, else directly; an existing `dir` is kept as it is. The second value is a
+    /// parent, else directly; fails when `dir` already exists (whatever it is) or is not a
+    /// plain path. The second value is a
     /// Landlock ruleset already built for `plan` and this dir, when the kit had one.
     ///
     /// A base that lies inside one of the plan's read or read-write paths gets no kits (a
     /// command could see or fill the next call's dir) and its dirs are removed before the call
     /// returns (a later command could read them).
     pub(crate) fn create(dir: &Path, plan: &SandboxPlan) -> io::Result<(Self, Option<OwnedFd>)> {
+        // INVARIANT: `dir` names a directory this call creates (checked here and by `make` /
+        // `rename_noreplace`, which both fail on an existing path); only such a dir is granted
+        // to the command and removed afterwards.
+        if dir.file_name().is_none()
+            || !dir
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("scratch dir `{}` is not a plain path", dir.display()),
+            ));
+        }
         let base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let exposed = !base.is_absolute()
             || plan
@@ -212,7 +232,7 @@ fn make_kit(base: PathBuf, plan: SandboxPlan) {
     }
     let dir = base.join(unique_name(WARM_PREFIX));
     if make(&dir).is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
+        // `make` removed what it had created; anything else there is not ours.
         return;
     }
     let Ok(ruleset) = ruleset::build(&plan, &dir) else {
@@ -240,34 +260,86 @@ fn sweep(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
+    let me = libc::pid_t::try_from(std::process::id()).unwrap_or(-1);
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = leftover_pid(name.as_bytes()) else {
+        let Some(owner) = leftover_owner(name.as_bytes()) else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks whether the pid exists.
-        let dead = unsafe { libc::kill(pid, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if dead {
+        let stale = is_stale(owner, me, nonce(), |pid| {
+            // SAFETY: kill with signal 0 only checks whether the pid exists.
+            let r = unsafe { libc::kill(pid, 0) };
+            r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        });
+        if stale {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
 
-/// The pid in a `.codeward-warm-<pid>-<n>` / `.codeward-trash-<pid>-<n>` name.
-fn leftover_pid(name: &[u8]) -> Option<libc::pid_t> {
+/// Who left a kit or trash dir: the pid and, in names made since the nonce was added, the
+/// process nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Owner {
+    pid: libc::pid_t,
+    nonce: Option<u64>,
+}
+
+/// A leftover is stale when its process is gone, or when it names our pid but not our nonce (an
+/// earlier process with the same pid; names without a nonce are never made any more).
+fn is_stale(
+    owner: Owner,
+    me: libc::pid_t,
+    my_nonce: u64,
+    alive: impl Fn(libc::pid_t) -> bool,
+) -> bool {
+    if owner.pid == me {
+        owner.nonce != Some(my_nonce)
+    } else {
+        !alive(owner.pid)
+    }
+}
+
+/// The owner in a `.codeward-{warm,trash}-<pid>-<nonce>-<n>` name (or the older
+/// `.codeward-{warm,trash}-<pid>-<n>`).
+fn leftover_owner(name: &[u8]) -> Option<Owner> {
     let rest = name
         .strip_prefix(WARM_PREFIX.as_bytes())
         .or_else(|| name.strip_prefix(TRASH_PREFIX.as_bytes()))?;
-    let digits = rest.split(|&b| b == b'-').next()?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let rest = std::str::from_utf8(rest).ok()?;
+    let mut parts = rest.split('-');
+    let pid = parts.next()?.parse().ok()?;
+    let nonce = match (parts.next(), parts.next()) {
+        (Some(n), Some(_)) if n.len() == 16 => u64::from_str_radix(n, 16).ok(),
+        _ => None,
+    };
+    Some(Owner { pid, nonce })
+}
+
+/// A random number fixed for this process, in every kit and trash name.
+fn nonce() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        // SAFETY: getrandom writes at most `bytes.len()` bytes into the live buffer.
+        let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+        if n == 8 {
+            u64::from_ne_bytes(bytes)
+        } else {
+            // No getrandom: the clock is unique enough to tell two processes apart.
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        }
+    })
 }
 
 fn unique_name(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
-        "{prefix}{}-{}",
+        "{prefix}{}-{:016x}-{}",
         std::process::id(),
+        nonce(),
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -292,21 +364,29 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates `dir` (0700) and its `tmp/`; fails when `dir` exists (a directory, a file or a
+/// symlink: nothing there is adopted), and removes what it made when `tmp/` fails.
 fn make(dir: &Path) -> io::Result<()> {
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let mut b = std::fs::DirBuilder::new();
     b.mode(0o700);
-    match b.create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+    b.create(dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(
+                e.kind(),
+                format!("scratch dir `{}` already exists", dir.display()),
+            )
+        } else {
+            e
+        }
+    })?;
+    if let Err(e) = b.create(dir.join("tmp")) {
+        let _ = std::fs::remove_dir(dir);
+        return Err(e);
     }
-    match b.create(dir.join("tmp")) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -314,10 +394,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leftover_names_carry_their_pid() {
-        assert_eq!(leftover_pid(b".codeward-warm-123-4"), Some(123));
-        assert_eq!(leftover_pid(b".codeward-trash-77-0"), Some(77));
-        assert_eq!(leftover_pid(b"call-1"), None);
-        assert_eq!(leftover_pid(b".codeward-warm-x-1"), None);
+    fn leftover_names_carry_their_owner() {
+        let owner = |pid, nonce| Some(Owner { pid, nonce });
+        assert_eq!(leftover_owner(b".codeward-warm-123-4"), owner(123, None));
+        assert_eq!(leftover_owner(b".codeward-trash-77-0"), owner(77, None));
+        assert_eq!(
+            leftover_owner(b".codeward-trash-77-00000000deadbeef-5"),
+            owner(77, Some(0xdead_beef))
+        );
+        assert_eq!(leftover_owner(b"call-1"), None);
+        assert_eq!(leftover_owner(b".codeward-warm-x-1"), None);
+        let ours = unique_name(TRASH_PREFIX);
+        let me = libc::pid_t::try_from(std::process::id()).expect("pid");
+        assert_eq!(leftover_owner(ours.as_bytes()), owner(me, Some(nonce())));
+    }
+
+    #[test]
+    fn leftovers_of_an_earlier_process_with_our_pid_are_stale() {
+        let alive = |_| true;
+        let dead = |_| false;
+        let o = |pid, nonce| Owner { pid, nonce };
+        // Ours: kept.
+        assert!(!is_stale(o(1, Some(7)), 1, 7, dead));
+        // Our pid, another nonce or none: an earlier process.
+        assert!(is_stale(o(1, Some(8)), 1, 7, alive));
+        assert!(is_stale(o(1, None), 1, 7, alive));
+        // Another pid: stale only when that process is gone.
+        assert!(!is_stale(o(2, Some(8)), 1, 7, alive));
+        assert!(is_stale(o(2, Some(8)), 1, 7, dead));
+    }
+
+    #[test]
+    fn existing_or_non_plain_scratch_paths_are_refused() {
+        let base = tempfile::tempdir().expect("base");
+        let plan = SandboxPlan::default();
+        let taken = base.path().join("taken");
+        std::fs::create_dir(&taken).expect("mkdir");
+        std::fs::write(taken.join("keep"), "x").expect("write");
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&taken, &link).expect("symlink");
+        for dir in [
+            taken.clone(),
+            link.clone(),
+            base.path().join("x").join(".."),
+            base.path().join("."),
+        ] {
+            let err = Scratch::create(&dir, &plan).err();
+            assert!(err.is_some(), "{dir:?} accepted");
+        }
+        assert!(taken.join("keep").exists());
+        assert!(link.exists());
+        let (fresh, _) = Scratch::create(&base.path().join("fresh"), &plan).expect("fresh");
+        drop(fresh);
     }
 }

@@ -180,6 +180,7 @@ fn clone_reaper(parent: libc::pid_t) -> io::Result<Reaper> {
         sock: Some(ours),
         mem: Some(mem),
         spec: None,
+        kept: None,
         reaped: false,
     })
 }
@@ -220,6 +221,8 @@ pub(crate) struct Reaper {
     mem: Option<Box<ReaperMem>>,
     /// INVARIANT: kept until the reaper is reaped (the reaper and the command read it).
     spec: Option<Box<ChildSpec>>,
+    /// Dropped once the reaper is reaped, i.e. once the tree is gone (see [`Reaper::keep`]).
+    kept: Option<Box<dyn Send + Sync>>,
     reaped: bool,
 }
 
@@ -257,6 +260,13 @@ impl Reaper {
         }
     }
 
+    /// Keeps `value` until the reaper has been reaped — also when this handle is dropped early
+    /// and the reap happens in the background — and drops it then. For what the tree may still
+    /// use while it runs: the call's scratch dir must not be removed under a live command.
+    pub(crate) fn keep(&mut self, value: impl Send + Sync + 'static) {
+        self.kept = Some(Box::new(value));
+    }
+
     /// Asks the reaper to kill the tree (a byte on the socket); idempotent.
     pub(crate) fn request_kill(&self) {
         if let Some(sock) = &self.sock {
@@ -283,18 +293,7 @@ impl Reaper {
 
     /// The reaper has exited (it is not reaped by this check).
     fn has_exited(&self) -> bool {
-        // SAFETY: siginfo_t is plain data; waitid with WNOWAIT leaves the child unreaped and
-        // fills `info`, whose pid field we then read.
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            let r = libc::waitid(
-                libc::P_PID,
-                self.pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            );
-            r != 0 || info.si_pid() != 0
-        }
+        exited_unreaped(self.pid)
     }
 
     /// Waits until the reaper has exited (its pidfd turns readable), without reaping it.
@@ -340,13 +339,22 @@ impl Reaper {
         self.mem.as_ref().and_then(|m| m.shared.status())
     }
 
-    /// Reaps the exited reaper and returns its report (`None`: it died without one).
+    /// Reaps the exited reaper and returns its report (`None`: it died without one — the
+    /// caller has SIGKILLed its group before; the members codeward adopted are then reaped in
+    /// the background, see [`reap_group_members`]).
     pub(crate) fn reap(&mut self) -> Option<StatusMsg> {
-        if !self.reaped {
+        let first = !self.reaped;
+        if first {
             waitpid_blocking(self.pid);
             self.reaped = true;
         }
         let status = self.mem.as_ref().and_then(|m| m.shared.status());
+        if first && status.is_none() {
+            let pgid = self.pid;
+            let _ = std::thread::Builder::new()
+                .name("codeward-reap".into())
+                .spawn(move || reap_group_members(pgid));
+        }
         self.release();
         status
     }
@@ -359,6 +367,7 @@ impl Reaper {
         if let Some(mem) = mem {
             release_mem(mem, spec);
         }
+        drop(self.kept.take());
     }
 }
 
@@ -425,30 +434,86 @@ impl Drop for Reaper {
         let pid = self.pid;
         let mem = self.mem.take();
         let spec = self.spec.take();
-        // Reap off-thread: give the reaper its grace, then kill its group.
+        let kept = self.kept.take();
+        // Reap off-thread: give the reaper its grace; kill its group if it did not report.
         let _ = std::thread::Builder::new()
             .name("codeward-reap".into())
             .spawn(move || {
                 let start = Instant::now();
-                loop {
-                    let mut st = 0;
-                    // SAFETY: polling our own child without blocking.
-                    let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-                    if r != 0 {
-                        break;
-                    }
-                    if start.elapsed() > KILL_GRACE {
-                        // SAFETY: unreaped child, so the pgid is still the reaper's.
-                        unsafe { libc::kill(-pid, libc::SIGKILL) };
-                        waitpid_blocking(pid);
-                        break;
-                    }
+                while !exited_unreaped(pid) && start.elapsed() <= KILL_GRACE {
                     std::thread::sleep(Duration::from_millis(5));
+                }
+                let reported = mem.as_ref().is_some_and(|m| m.shared.status().is_some());
+                if !reported {
+                    // Past its grace, or dead without a report (killed from outside): SIGKILL
+                    // the group. SAFETY: the reaper is not reaped yet, so its pid (= the pgid,
+                    // it called setsid) cannot have been reused.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
+                waitpid_blocking(pid);
+                if !reported {
+                    reap_group_members(pid);
                 }
                 if let Some(mem) = mem {
                     release_mem(mem, spec);
                 }
+                drop(kept);
             });
+    }
+}
+
+/// `pid`, a child of ours, has exited (or cannot be waited for); it is left unreaped.
+fn exited_unreaped(pid: libc::pid_t) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid with WNOWAIT leaves the child unreaped and fills
+    // `info`, whose pid field we then read.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r != 0 || info.si_pid() != 0
+    }
+}
+
+/// After a reaper died without a report and its process group was SIGKILLed: reaps the
+/// group's processes that codeward adopted (it is a child subreaper, SPEC §6.1) as they die,
+/// until none of its children is left in the group or [`KILL_GRACE`] passes. Without this they
+/// would stay zombies of codeward for good. Nothing else waits for them: tokio and the alert
+/// sink wait for their own pids, in groups of their own.
+///
+/// INVARIANT: called only once the reaper itself is reaped, with its pid as `pgid`. While a
+/// member of the group exists the group id cannot be reused, and the loop ends at the first
+/// `ECHILD`, so it reaps only members of the dead tree.
+fn reap_group_members(pgid: libc::pid_t) {
+    let start = Instant::now();
+    loop {
+        // SAFETY: siginfo_t is plain data; waitid fills it for a reaped child.
+        let (r, reaped) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::waitid(
+                libc::P_PGID,
+                pgid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            );
+            (r, info.si_pid())
+        };
+        if r != 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return; // ECHILD: no child of ours left in the group.
+        }
+        if reaped != 0 {
+            continue;
+        }
+        if start.elapsed() > KILL_GRACE {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
