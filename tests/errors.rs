@@ -732,3 +732,28 @@ async fn bad_signals_and_projection_keys_and_asset_queries_are_typed() {
     assert_eq!(d, json!({"conversation_id": c.as_str()}));
     p.engine.shutdown().await.unwrap();
 }
+
+/// Regression: a caller tool-call id names the call's scratch dir, so `..`, absolute paths and
+/// nested paths must be refused before anything runs (they once adopted and then deleted an
+/// existing directory, the data dir included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_ids_that_are_not_one_plain_path_component_are_refused() {
+    let t = TestProject::start(ProjectOptions::default()).await;
+    for bad in ["..", ".", "../state", "/tmp", "a/b", ".hidden"] {
+        let meta = ToolCallMeta {
+            tool_call_id: Some(bad.into()),
+            ..ToolCallMeta::default()
+        };
+        let f = t
+            .run_call(call_with("command.run", json!({"argv": ["true"]}), meta))
+            .await
+            .unwrap_err();
+        assert_eq!(f.error.code(), "invalid_tool_call", "{bad}");
+        assert_eq!(
+            f.error.details()["reason"],
+            "invalid_correlation_id",
+            "{bad}"
+        );
+    }
+    assert!(t.path(".codeward/state").is_dir(), "the data dir is intact");
+}

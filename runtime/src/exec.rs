@@ -200,7 +200,7 @@ fn prepare(
     let correlation = normalize::call_id(meta.correlation_id.as_deref(), || {
         CorrelationId::generate().to_string()
     });
-    let tool_call = normalize::call_id(meta.tool_call_id.as_deref(), || {
+    let tool_call = normalize::tool_call_id(meta.tool_call_id.as_deref(), || {
         ToolCallId::generate().to_string()
     });
     let mut ctx = CallCtx {

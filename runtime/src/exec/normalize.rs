@@ -91,6 +91,24 @@ pub(crate) fn normalize(name: &str, args: Value, max_args_bytes: usize) -> Resul
     Ok(args)
 }
 
+/// A tool-call id also names the call's scratch dir (`<data_dir>/tmp/<id>`), so beyond the id
+/// rules it must be one plain path component: `[A-Za-z0-9._:-]`, not starting with `.`.
+pub(crate) fn tool_call_id(
+    given: Option<&str>,
+    generate: impl FnOnce() -> String,
+) -> Result<String, Error> {
+    let id = call_id(given, generate)?;
+    let plain = !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if plain {
+        Ok(id)
+    } else {
+        Err(invalid("invalid_correlation_id"))
+    }
+}
+
 /// Step 2: a caller id (trimmed, 1–128 printable ASCII, no whitespace) or a generated one.
 pub(crate) fn call_id(
     given: Option<&str>,
@@ -157,5 +175,12 @@ mod tests {
         assert_eq!(call_id(None, || "g".into()).unwrap(), "g");
         assert!(call_id(Some("a b"), || "g".into()).is_err());
         assert!(call_id(Some(&"a".repeat(129)), || "g".into()).is_err());
+        for bad in ["..", ".", "../x", "/abs", "a/b", ".hidden", "a\\b"] {
+            assert!(tool_call_id(Some(bad), || "g".into()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            tool_call_id(Some("call-1:a.b_c"), || "g".into()).unwrap(),
+            "call-1:a.b_c"
+        );
     }
 }
