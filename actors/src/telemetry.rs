@@ -6,11 +6,12 @@
 //! redacts (the pluggable [`Redactor`]), sequences and stores them in the engine-owned
 //! [`TelemetryStore`], logs them and passes escalation events to the [`AlertRouter`].
 //!
-//! Files: `event.rs` (catalogue), `store.rs` (pure store), `alert.rs` (router and sinks),
+//! Files: `event.rs` (catalogue), `payload.rs` (eager and lazy payloads), `store.rs` (pure store), `alert.rs` (router and sinks),
 //! `telemetry_actor/` (msg, actor, handle, tests).
 
 mod alert;
 mod event;
+mod payload;
 mod store;
 mod telemetry_actor;
 
@@ -21,11 +22,12 @@ pub use alert::{
 pub use event::{
     DEFAULT_CRITICAL_EVENTS, EventName, RecordedEvent, Severity, TelemetryEvent, UnknownEvent,
 };
+pub use payload::{EventPayload, LazyPayload, Payload};
 pub use store::{
     COUNTER_NAMES, Health, HealthStatus, Redactor, Ring, RingEntry, TelemetryLimits,
     TelemetrySnapshot, TelemetryStore, no_redaction,
 };
 pub use telemetry_actor::{
-    RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, TelemetryHandle, TelemetryMsg,
-    WallClock, supervision_observer,
+    EventBatch, RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, TelemetryHandle,
+    TelemetryMsg, WallClock, supervision_observer,
 };

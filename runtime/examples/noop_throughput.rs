@@ -1,4 +1,6 @@
-//! Measures `run_tool` of a no-op provider tool with N concurrent callers.
+//! Measures `run_tool` of a no-op provider tool with N concurrent callers on a 2-thread runtime:
+//! calls/s, latency percentiles, telemetry events dropped, and process CPU time per call (user +
+//! system, all threads; stable when other processes compete for the cores).
 //! `cargo run --release -p codeward --example noop_throughput -- [callers] [seconds]`
 
 use std::sync::Arc;
@@ -18,7 +20,8 @@ impl ToolProvider for Noop {
         let mut spec = codeward_tools::builtin_specs().remove(0);
         spec.name = "bench.noop".into();
         spec.description = "does nothing".into();
-        spec.input_schema = json!({"type": "object", "x-codeward-complete": true, "additionalProperties": false});
+        spec.input_schema =
+            json!({"type": "object", "x-codeward-complete": true, "additionalProperties": false});
         spec.safety.network_capable = false;
         vec![spec]
     }
@@ -31,40 +34,85 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let callers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(24);
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::start(EngineConfig::default().with_tool_provider(Arc::new(Noop))).await.unwrap();
-        let p = engine.start_project(dir.path(), ProjectOptions::default().tool_max_concurrency(24)).await.unwrap();
+        let engine = Engine::start(EngineConfig::default().with_tool_provider(Arc::new(Noop)))
+            .await
+            .unwrap();
+        let p = engine
+            .start_project(
+                dir.path(),
+                ProjectOptions::default().tool_max_concurrency(24),
+            )
+            .await
+            .unwrap();
         let done = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
-        let stop = Instant::now() + Duration::from_secs(secs);
+        let start = Instant::now();
+        let cpu_start = cpu_us();
+        let stop = start + Duration::from_secs(secs);
         let mut tasks = Vec::new();
         for _ in 0..callers {
-            let (engine, p, done, errors) = (engine.clone(), p.clone(), done.clone(), errors.clone());
+            let (engine, p, done, errors) =
+                (engine.clone(), p.clone(), done.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < stop {
                     let t = Instant::now();
-                    match engine.run_tool(&p, ToolCall::new("bench.noop", json!({}))).await {
+                    match engine
+                        .run_tool(&p, ToolCall::new("bench.noop", json!({})))
+                        .await
+                    {
                         Ok(_) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => { if errors.fetch_add(1, Ordering::Relaxed) == 0 { eprintln!("{e}"); } 0 }
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("{e}");
+                            }
+                            0
+                        }
                     };
                     lat.push(t.elapsed().as_micros() as u64);
                 }
                 lat
             }));
         }
-        let start = Instant::now();
         let mut all = Vec::new();
-        for t in tasks { all.extend(t.await.unwrap()); }
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
         let el = start.elapsed().as_secs_f64();
-        all.sort();
-        let pct = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len()-1)];
-        println!("calls {} errors {} -> {:.0}/s p50 {}us p95 {}us p99 {}us dropped {}",
-            done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed),
-            done.load(Ordering::Relaxed) as f64 / el, pct(0.5), pct(0.95), pct(0.99),
-            engine.health().await.telemetry_dropped_total);
+        let cpu = cpu_us().saturating_sub(cpu_start);
+        all.sort_unstable();
+        let pct = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+        let calls = done.load(Ordering::Relaxed);
+        println!(
+            "calls {} errors {} -> {:.0}/s p50 {}us p95 {}us p99 {}us dropped {} cpu {:.2}us/call",
+            calls,
+            errors.load(Ordering::Relaxed),
+            calls as f64 / el,
+            pct(0.5),
+            pct(0.95),
+            pct(0.99),
+            engine.health().await.telemetry_dropped_total,
+            cpu as f64 / calls.max(1) as f64,
+        );
         engine.shutdown().await.unwrap();
     });
+}
+
+/// Process CPU time (user + system, all threads) in microseconds.
+fn cpu_us() -> u64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::event::{EventName, RecordedEvent, TelemetryEvent};
+use super::payload::{EventPayload, Payload};
 use crate::ids::{ConversationId, CorrelationId, ProjectId};
 
 /// The redaction step, applied to every payload before it is stored or routed. The runtime plugs
@@ -104,7 +105,12 @@ impl<T: Clone> Ring<T> {
 
     /// Entries, newest first.
     pub fn newest_first(&self) -> Vec<T> {
-        self.items.iter().rev().cloned().collect()
+        self.iter_newest_first().cloned().collect()
+    }
+
+    /// Entries, newest first, borrowed.
+    pub fn iter_newest_first(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().rev()
     }
 
     /// Entries held.
@@ -215,11 +221,13 @@ pub struct TelemetryStore {
     limits: TelemetryLimits,
     seq: u64,
     total_events: u64,
-    event_counts: BTreeMap<String, u64>,
+    // INVARIANT: one slot per catalogue event, indexed by `EventName::index`.
+    event_counts: Vec<u64>,
     counters: BTreeMap<String, u64>,
     recent_events: Ring<RingEntry>,
     recent_errors: Ring<RingEntry>,
-    recent_decisions: Ring<Value>,
+    // Decision records as recorded (lazy ones render on snapshot).
+    recent_decisions: Ring<Payload>,
     error_instants: VecDeque<Instant>,
     last_error_at_ms: Option<i64>,
     failing: BTreeMap<String, String>,
@@ -234,7 +242,7 @@ impl TelemetryStore {
             limits,
             seq: start_seq,
             total_events: 0,
-            event_counts: BTreeMap::new(),
+            event_counts: vec![0; EventName::COUNT],
             counters: COUNTER_NAMES.iter().map(|n| ((*n).to_owned(), 0)).collect(),
             recent_events: Ring::new(limits.recent_events),
             recent_errors: Ring::new(limits.recent_errors),
@@ -253,12 +261,22 @@ impl TelemetryStore {
 
     /// Adds `n` to a named counter.
     pub fn add_counter(&mut self, name: &str, n: u64) {
-        *self.counters.entry(name.to_owned()).or_default() += n;
+        match self.counters.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                self.counters.insert(name.to_owned(), n);
+            }
+        }
     }
 
     /// Sets a named counter (for counters kept elsewhere, e.g. alert statistics).
     pub fn set_counter(&mut self, name: &str, value: u64) {
-        self.counters.insert(name.to_owned(), value);
+        match self.counters.get_mut(name) {
+            Some(c) => *c = value,
+            None => {
+                self.counters.insert(name.to_owned(), value);
+            }
+        }
     }
 
     /// Marks a component failing (or recovered with `None`).
@@ -283,14 +301,38 @@ impl TelemetryStore {
         now: Instant,
         at_ms: i64,
     ) -> Vec<RecordedEvent> {
-        let mut payload = redact(&ev.payload);
+        let mut out = Vec::with_capacity(1);
+        self.record_into(ev, redact, now, at_ms, &mut out);
+        out
+    }
+
+    /// [`record`](Self::record), appending to `out` (one buffer for a whole batch).
+    ///
+    /// A JSON payload is redacted here; a lazy one is bundled with `redact` and rendered through
+    /// it when something reads it (see [`Payload`]).
+    pub fn record_into(
+        &mut self,
+        ev: TelemetryEvent,
+        redact: &Redactor,
+        now: Instant,
+        at_ms: i64,
+        out: &mut Vec<RecordedEvent>,
+    ) {
+        let TelemetryEvent {
+            event,
+            conversation_id,
+            correlation_id,
+            tool,
+            payload,
+        } = ev;
+        let mut payload = match payload {
+            EventPayload::Json(v) => Payload::from(redact(&v)),
+            EventPayload::Lazy(source) => Payload::lazy(source, event, redact.clone()),
+        };
         let mut derived = None;
-        if ev.event == EventName::ToolTimeout {
-            let tool = ev.tool.clone().unwrap_or_default();
-            let (count, fire) = self.note_timeout(&tool, now);
-            if let Some(obj) = payload.as_object_mut() {
-                obj.insert("timeout_count".into(), json!(count));
-            }
+        if event == EventName::ToolTimeout {
+            let (count, fire) = self.note_timeout(tool.as_deref().unwrap_or_default(), now);
+            payload.insert("timeout_count", json!(count));
             if fire {
                 let mut d = TelemetryEvent::new(
                     EventName::RepeatedTimeoutFailures,
@@ -300,58 +342,50 @@ impl TelemetryStore {
                         "window_ms": self.limits.timeout_alert_window_ms,
                     }),
                 );
-                d.tool = ev.tool.clone();
-                d.conversation_id = ev.conversation_id.clone();
-                d.correlation_id = ev.correlation_id.clone();
+                d.tool.clone_from(&tool);
+                d.conversation_id.clone_from(&conversation_id);
+                d.correlation_id.clone_from(&correlation_id);
                 derived = Some(d);
             }
         }
-        let mut out = vec![self.store(ev, payload, now, at_ms)];
-        if let Some(d) = derived {
-            let payload = redact(&d.payload);
-            out.push(self.store(d, payload, now, at_ms));
-        }
-        out
-    }
-
-    fn store(
-        &mut self,
-        ev: TelemetryEvent,
-        payload: Value,
-        now: Instant,
-        at_ms: i64,
-    ) -> RecordedEvent {
-        // INVARIANT: the telemetry seq strictly increases.
-        self.seq += 1;
         let rec = RecordedEvent {
-            seq: self.seq,
-            event: ev.event,
+            seq: 0,
+            event,
             at_ms,
             project_id: self.project_id.clone(),
-            conversation_id: ev.conversation_id,
-            correlation_id: ev.correlation_id,
-            tool: ev.tool,
+            conversation_id,
+            correlation_id,
+            tool,
             payload,
         };
+        out.push(self.store(rec, now));
+        if let Some(d) = derived {
+            self.record_into(d, redact, now, at_ms, out);
+        }
+    }
+
+    fn store(&mut self, mut rec: RecordedEvent, now: Instant) -> RecordedEvent {
+        // INVARIANT: the telemetry seq strictly increases.
+        self.seq += 1;
+        rec.seq = self.seq;
         self.total_events += 1;
-        *self
-            .event_counts
-            .entry(rec.event.as_str().to_owned())
-            .or_default() += 1;
+        if let Some(c) = self.event_counts.get_mut(rec.event.index()) {
+            *c += 1;
+        }
         self.count(&rec);
         let entry = RingEntry {
             seq: rec.seq,
             event: rec.event,
-            at_ms,
+            at_ms: rec.at_ms,
             conversation_id: rec.conversation_id.clone(),
             correlation_id: rec.correlation_id.clone(),
             tool: rec.tool.clone(),
             reason: rec
                 .payload
-                .get("reason")
+                .ring_field("reason")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            error: rec.payload.get("error").map(|e| match e {
+            error: rec.payload.ring_field("error").map(|e| match e {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             }),
@@ -359,7 +393,7 @@ impl TelemetryStore {
         if rec.is_error() {
             self.recent_errors.push(entry.clone());
             self.error_instants.push_back(now);
-            self.last_error_at_ms = Some(at_ms);
+            self.last_error_at_ms = Some(rec.at_ms);
         }
         self.recent_events.push(entry);
         if matches!(
@@ -462,11 +496,21 @@ impl TelemetryStore {
             project_id: self.project_id.clone(),
             last_seq: self.seq,
             total_events: self.total_events,
-            event_counts: self.event_counts.clone(),
+            event_counts: EventName::ALL
+                .iter()
+                .zip(&self.event_counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(e, n)| (e.as_str().to_owned(), *n))
+                .collect(),
             counters: self.counters.clone(),
             recent_events: self.recent_events.newest_first(),
             recent_errors: self.recent_errors.newest_first(),
-            recent_decisions: self.recent_decisions.newest_first(),
+            // Renders each lazy record once; the ring keeps the rendered JSON for the next one.
+            recent_decisions: self
+                .recent_decisions
+                .iter_newest_first()
+                .map(|p| p.json().clone())
+                .collect(),
             ring_overflows: BTreeMap::from([
                 ("recent_events".to_owned(), self.recent_events.overflowed()),
                 ("recent_errors".to_owned(), self.recent_errors.overflowed()),

@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-use super::msg::TelemetryMsg;
+use super::msg::{EventBatch, TelemetryMsg};
 use crate::supervision::{ChildSpec, RestartPolicy};
 use crate::telemetry::{
-    AlertRouter, RecordedEvent, Redactor, Severity, TelemetryEvent, TelemetrySnapshot,
-    TelemetryStore,
+    AlertRouter, RecordedEvent, Redactor, Severity, TelemetrySnapshot, TelemetryStore,
 };
 
 /// The engine-owned store, shared across actor restarts.
@@ -132,7 +131,7 @@ impl Actor for TelemetryActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TelemetryMsg::RecordBatch { events, reply } => {
-                record_batch(&self.config, store, events);
+                record_batch(&self.config, store, &events);
                 let _ = reply.send(());
             }
             TelemetryMsg::Snapshot { reply } => {
@@ -150,16 +149,17 @@ impl Actor for TelemetryActor {
     }
 }
 
-fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: Vec<TelemetryEvent>) {
+fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: &EventBatch) {
+    let events = events.take();
     let now = Instant::now();
     let at_ms = (config.clock)();
-    let recorded: Vec<RecordedEvent> = {
+    let mut recorded: Vec<RecordedEvent> = Vec::with_capacity(events.len());
+    {
         let mut guard = lock(store);
-        events
-            .into_iter()
-            .flat_map(|ev| guard.record(ev, &config.redactor, now, at_ms))
-            .collect()
-    };
+        for ev in events {
+            guard.record_into(ev, &config.redactor, now, at_ms, &mut recorded);
+        }
+    }
     for rec in &recorded {
         log_event(rec);
         if let Some(observer) = &config.observer {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::msg::TelemetryMsg;
+use super::msg::{EventBatch, TelemetryMsg};
 use crate::supervision::{ChildRegistry, Handle, HandleResult};
 use crate::telemetry::{Health, TelemetryEvent, TelemetrySnapshot};
 
@@ -140,7 +140,7 @@ async fn pump(
             }
         }
         if !batch.is_empty() {
-            let n = batch.len() as u64;
+            let batch = EventBatch::new(batch);
             let sent = actor
                 .call(
                     |reply| TelemetryMsg::RecordBatch {
@@ -151,7 +151,9 @@ async fn pump(
                 )
                 .await;
             if sent.is_err() {
-                dropped.fetch_add(n, Ordering::Relaxed);
+                // What no actor took is lost (an actor that took the batch recorded it, or died
+                // recording it: that loss is not countable here).
+                dropped.fetch_add(batch.take().len() as u64, Ordering::Relaxed);
             }
         }
         for done in flushes {
