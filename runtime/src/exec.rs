@@ -17,6 +17,7 @@
 mod decide;
 mod invoke;
 pub(crate) mod normalize;
+mod record;
 mod workflow;
 
 use std::path::PathBuf;
@@ -26,21 +27,19 @@ use std::time::Duration;
 use codeward_actors::executor::ExecError;
 use codeward_actors::ids::{CorrelationId, ToolCallId};
 use codeward_actors::telemetry::{EventName, TelemetryEvent};
-use codeward_tools::CallIds;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use decide::{CallIdsRef, DecideInput};
+pub(crate) use decide::DecideInput;
 use invoke::{Failed, Invocation, Invoked};
+use record::{CallIdentity, CallRecord, Completion, StartedPayload};
 
 use crate::catalog::{CatalogEntry, ToolExec};
 use crate::error::Error;
 use crate::project::ProjectRuntime;
-use crate::types::{
-    CallSource, ConversationId, PolicyDecision, RunMode, ToolCall, ToolFailure, ToolSuccess,
-};
+use crate::types::{PolicyDecision, RunMode, ToolCall, ToolFailure, ToolSuccess};
 
 /// How long a tool gets to clean up (kill its tree, remove scratch) after its deadline or
 /// cancellation before the call is answered anyway.
@@ -87,14 +86,11 @@ impl ExecOpts {
 /// Who a failure or success belongs to.
 struct CallCtx {
     project: Arc<ProjectRuntime>,
-    tool: String,
+    ids: Arc<CallIdentity>,
     kind: &'static str,
-    conversation_id: Option<ConversationId>,
-    correlation_id: String,
-    tool_call_id: String,
-    decision_id: Option<String>,
-    source: CallSource,
     run_mode: RunMode,
+    /// The decision record, once steps 4–9 ran.
+    record: Option<Arc<CallRecord>>,
     started: Instant,
 }
 
@@ -103,21 +99,26 @@ impl CallCtx {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn decision_id(&self) -> Option<&str> {
+        self.record.as_ref().map(|r| r.decision_id.as_str())
+    }
+
     fn event(&self, name: EventName, payload: Value) -> TelemetryEvent {
-        let mut ev = TelemetryEvent::new(name, payload).tool(self.tool.clone());
-        ev.conversation_id = self.conversation_id.clone();
-        ev.correlation_id = CorrelationId::parse(&self.correlation_id).ok();
+        let mut ev = TelemetryEvent::new(name, payload).tool(self.ids.tool.clone());
+        ev.conversation_id.clone_from(&self.ids.conversation_id);
+        ev.correlation_id.clone_from(&self.ids.correlation);
         ev
     }
 
     fn ids_payload(&self) -> serde_json::Map<String, Value> {
+        let ids = &self.ids;
         let mut m = serde_json::Map::new();
-        m.insert("project_id".into(), json!(self.project.id));
-        m.insert("tool".into(), json!(self.tool));
-        m.insert("conversation_id".into(), json!(self.conversation_id));
-        m.insert("correlation_id".into(), json!(self.correlation_id));
-        m.insert("tool_call_id".into(), json!(self.tool_call_id));
-        m.insert("decision_id".into(), json!(self.decision_id));
+        m.insert("project_id".into(), json!(ids.project_id));
+        m.insert("tool".into(), json!(ids.tool));
+        m.insert("conversation_id".into(), json!(ids.conversation_id));
+        m.insert("correlation_id".into(), json!(ids.correlation_id));
+        m.insert("tool_call_id".into(), json!(ids.tool_call_id));
+        m.insert("decision_id".into(), json!(self.decision_id()));
         m
     }
 
@@ -129,7 +130,7 @@ impl CallCtx {
         p.insert("reason".into(), json!(error.code()));
         p.insert("error".into(), json!(error.to_string()));
         p.insert("details".into(), error.details());
-        p.insert("source".into(), json!(self.source.as_str()));
+        p.insert("source".into(), json!(self.ids.source.as_str()));
         let name = if matches!(error, Error::Cancelled { .. }) {
             EventName::ToolCancelled
         } else {
@@ -138,11 +139,11 @@ impl CallCtx {
         self.project.emit(self.event(name, Value::Object(p)));
         ToolFailure {
             project_id: self.project.id.to_string(),
-            tool: self.tool.clone(),
-            conversation_id: self.conversation_id.clone(),
-            correlation_id: self.correlation_id.clone(),
-            tool_call_id: self.tool_call_id.clone(),
-            decision_id: self.decision_id.clone(),
+            tool: self.ids.tool.clone(),
+            conversation_id: self.ids.conversation_id.clone(),
+            correlation_id: self.ids.correlation_id.clone(),
+            tool_call_id: self.ids.tool_call_id.clone(),
+            decision_id: self.decision_id().map(str::to_owned),
             duration_ms,
             error,
         }
@@ -170,6 +171,16 @@ struct Prepared {
     scratch_dir: PathBuf,
 }
 
+/// Step 2 for one id: the caller's (trimmed) id, or a generated one. Returns the id, whether it
+/// was generated, and the error when the caller's id was invalid (a generated one stands in).
+fn pick_id(given: Option<&str>, generate: fn() -> String) -> (String, bool, Option<Error>) {
+    let blank = given.is_none_or(|s| s.trim().is_empty());
+    match normalize::call_id(given, generate) {
+        Ok(id) => (id, blank, None),
+        Err(e) => (generate(), true, Some(e)),
+    }
+}
+
 /// Steps 1–3. Errors are returned with the context needed to report them.
 fn prepare(
     project: Arc<ProjectRuntime>,
@@ -177,34 +188,41 @@ fn prepare(
     offered_tools: Option<Vec<String>>,
 ) -> Result<Prepared, (CallCtx, Error)> {
     let ToolCall { name, args, meta } = call;
-    let correlation = normalize::call_id(meta.correlation_id.as_deref(), || {
-        CorrelationId::generate().to_string()
-    });
-    let tool_call = normalize::call_id(meta.tool_call_id.as_deref(), || {
-        ToolCallId::generate().to_string()
+    let started = Instant::now();
+    let (correlation_id, correlation_generated, correlation_err) =
+        pick_id(meta.correlation_id.as_deref(), || {
+            CorrelationId::generate().to_string()
+        });
+    let (tool_call_id, tool_call_generated, tool_call_err) =
+        pick_id(meta.tool_call_id.as_deref(), || {
+            ToolCallId::generate().to_string()
+        });
+    let ids = Arc::new(CallIdentity {
+        project_id: project.id.clone(),
+        correlation: CorrelationId::parse(&correlation_id).ok(),
+        tool: name,
+        conversation_id: meta.conversation_id.clone(),
+        correlation_id,
+        correlation_generated,
+        tool_call_id,
+        tool_call_generated,
+        source: meta.source,
     });
     let mut ctx = CallCtx {
         project: project.clone(),
-        tool: name.clone(),
+        ids,
         kind: "unknown",
-        conversation_id: meta.conversation_id.clone(),
-        correlation_id: correlation
-            .clone()
-            .unwrap_or_else(|_| CorrelationId::generate().to_string()),
-        tool_call_id: tool_call
-            .clone()
-            .unwrap_or_else(|_| ToolCallId::generate().to_string()),
-        decision_id: None,
-        source: meta.source,
         run_mode: meta.run_mode.unwrap_or_default(),
-        started: Instant::now(),
+        record: None,
+        started,
     };
     let opts = &project.options;
-    let args = match normalize::normalize(&name, args, opts.tool_max_args_bytes) {
+    let name = ctx.ids.tool.as_str();
+    let args = match normalize::normalize(name, args, opts.tool_max_args_bytes) {
         Ok(a) => a,
         Err(e) => return Err((ctx, e)),
     };
-    if let Err(e) = correlation.and(tool_call) {
+    if let Some(e) = correlation_err.or(tool_call_err) {
         return Err((ctx, e));
     }
     let conversation = match &meta.conversation_id {
@@ -220,8 +238,11 @@ fn prepare(
         },
     };
     let catalog = project.catalog();
-    let Some(entry) = catalog.get(&name).cloned() else {
-        return Err((ctx, Error::UnknownTool { name }));
+    let Some(entry) = catalog.get(name).cloned() else {
+        let e = Error::UnknownTool {
+            name: name.to_owned(),
+        };
+        return Err((ctx, e));
     };
     ctx.kind = entry.kind();
     ctx.run_mode = meta.run_mode.unwrap_or(match entry.spec.default_run_mode {
@@ -235,11 +256,16 @@ fn prepare(
     let timeout_ms = meta
         .timeout_ms
         .map_or(opts.tool_timeout_ms, |t| t.clamp(1, opts.tool_timeout_ms));
-    let scratch_dir = project.data_dir.join("tmp").join(&ctx.tool_call_id);
     let is_command = matches!(
         entry.exec,
         ToolExec::CommandRun | ToolExec::AssetCommand { .. }
     );
+    // Only commands use a scratch dir; other calls skip building the path.
+    let scratch_dir = if is_command {
+        project.data_dir.join("tmp").join(&ctx.ids.tool_call_id)
+    } else {
+        PathBuf::new()
+    };
     let input = DecideInput {
         source: meta.source,
         conversation_allow_tools: conversation.as_ref().and_then(|c| c.allow_tools.clone()),
@@ -292,28 +318,29 @@ async fn run_inner(
     // Steps 4–9.
     let policy = p.ctx.project.policy.current();
     let decision = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
-    let ids = CallIdsRef {
-        conversation_id: p.ctx.conversation_id.as_ref(),
-        correlation_id: &p.ctx.correlation_id,
-        tool_call_id: &p.ctx.tool_call_id,
-        source: p.ctx.source,
-    };
-    let record = decide::record(&p.ctx.project, &decision, &ids);
-    p.ctx.decision_id = Some(record.decision_id);
-    if let Err(error) = decision.into_result() {
+    let (record, verdict) = decide::record(
+        &p.ctx.project,
+        decision,
+        &p.ctx.ids,
+        p.ctx.kind,
+        p.ctx.run_mode,
+    );
+    p.ctx.record = Some(record);
+    if let Err(error) = verdict {
         return Err(p.ctx.fail(Error::Policy { error }));
     }
     if detach_async && p.ctx.run_mode == RunMode::Async {
+        let ids = &p.ctx.ids;
         let placeholder = ToolSuccess {
             project_id: p.ctx.project.id.clone(),
-            tool: p.ctx.tool.clone(),
+            tool: ids.tool.clone(),
             kind: p.ctx.kind.to_owned(),
-            conversation_id: p.ctx.conversation_id.clone(),
-            correlation_id: p.ctx.correlation_id.clone(),
-            tool_call_id: p.ctx.tool_call_id.clone(),
-            decision_id: p.ctx.decision_id.clone().unwrap_or_default(),
+            conversation_id: ids.conversation_id.clone(),
+            correlation_id: ids.correlation_id.clone(),
+            tool_call_id: ids.tool_call_id.clone(),
+            decision_id: p.ctx.decision_id().unwrap_or_default().to_owned(),
             duration_ms: p.ctx.elapsed_ms(),
-            result: json!({ "status": "started", "tool_call_id": p.ctx.tool_call_id }),
+            result: json!({ "status": "started", "tool_call_id": ids.tool_call_id }),
             risk_flags: Vec::new(),
             sensitivity_findings_count: 0,
             sensitivity_finding_kinds: Vec::new(),
@@ -370,14 +397,29 @@ async fn execute(
     };
     // Step 12.
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    let token = project.stop.child_token();
-    project.emit(ctx.event(
-        EventName::ToolStarted,
-        json!({
-            "kind": ctx.kind, "args": *args, "run_mode": ctx.run_mode,
-            "source": ctx.source.as_str(), "tool_call_id": ctx.tool_call_id,
-        }),
-    ));
+    // The call's own token, fired by `guarded` on deadline, caller cancel or project stop (not
+    // a child of `project.stop`: that would lock the project token's node twice per call).
+    let token = CancellationToken::new();
+    match &ctx.record {
+        Some(record) => {
+            let started = Arc::new(StartedPayload {
+                record: record.clone(),
+                args: args.clone(),
+            });
+            project.emit(
+                ctx.ids
+                    .event(EventName::ToolStarted, &ctx.ids.tool, started),
+            );
+        }
+        // Unreachable (steps 4–9 always leave a record); emit the eager form all the same.
+        None => project.emit(ctx.event(
+            EventName::ToolStarted,
+            json!({
+                "kind": ctx.kind, "args": *args, "run_mode": ctx.run_mode,
+                "source": ctx.ids.source.as_str(), "tool_call_id": ctx.ids.tool_call_id,
+            }),
+        )),
+    }
     if let Some(f) = on_started {
         f();
     }
@@ -386,25 +428,20 @@ async fn execute(
         entry: entry.clone(),
         catalog,
         args,
-        ids: CallIds {
-            project_id: project.id.to_string(),
-            conversation_id: ctx.conversation_id.as_ref().map(ToString::to_string),
-            correlation_id: ctx.correlation_id.clone(),
-            tool_call_id: ctx.tool_call_id.clone(),
-        },
-        conversation_id: ctx.conversation_id.clone(),
+        call: ctx.ids.clone(),
         cancel: token.clone(),
         deadline,
         timeout_ms,
-        source: ctx.source,
         scratch_dir,
     };
+    let stop = project.stop.clone();
     let outcome = slot
         .run(move || async move {
             let _quota = quota;
             guarded(
                 invoke::invoke(inv),
                 token,
+                stop,
                 external_cancel,
                 deadline,
                 timeout_ms,
@@ -429,7 +466,7 @@ async fn execute(
             if let Error::Timeout { timeout_ms } = failed.error {
                 project.emit(ctx.event(
                     EventName::ToolTimeout,
-                    json!({ "timeout_ms": timeout_ms, "tool_call_id": ctx.tool_call_id }),
+                    json!({ "timeout_ms": timeout_ms, "tool_call_id": ctx.ids.tool_call_id }),
                 ));
             }
             terminated_event(&ctx, failed.terminated, reason);
@@ -443,17 +480,18 @@ fn terminated_event(ctx: &CallCtx, count: u32, reason: &str) {
         ctx.project.emit(ctx.event(
             EventName::ToolChildProcessesTerminated,
             json!({ "reason": reason, "terminated_process_count": count,
-                    "tool_call_id": ctx.tool_call_id }),
+                    "tool_call_id": ctx.ids.tool_call_id }),
         ));
     }
 }
 
-/// Runs the tool honouring the deadline and cancellation: when either fires, the token is
-/// cancelled and the tool gets [`CLEANUP_GRACE`] to clean up; a timed-out call reports
-/// `timeout` even if the tool saw the cancellation first.
+/// Runs the tool honouring the deadline and cancellation (the caller's token, the project's
+/// stop): when either fires, the call's token is cancelled and the tool gets [`CLEANUP_GRACE`]
+/// to clean up; a timed-out call reports `timeout` even if the tool saw the cancellation first.
 async fn guarded(
     fut: impl std::future::Future<Output = Result<Invoked, Failed>>,
     token: CancellationToken,
+    stop: CancellationToken,
     external: Option<CancellationToken>,
     deadline: Instant,
     timeout_ms: u64,
@@ -465,9 +503,13 @@ async fn guarded(
             None => std::future::pending().await,
         }
     };
+    // Biased, the tool first: a call that finishes on its first poll never registers a timer
+    // or a cancellation waiter.
     let timed_out = tokio::select! {
+        biased;
         r = &mut fut => return r,
         () = token.cancelled() => false,
+        () = stop.cancelled() => false,
         () = external => false,
         () = tokio::time::sleep_until(deadline) => true,
     };
@@ -547,7 +589,7 @@ fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
         project.emit(ctx.event(
             EventName::SensitiveArtifactDetected,
             json!({ "finding_count": findings.len(), "finding_kinds": kinds,
-                    "finding_paths": paths, "tool_call_id": ctx.tool_call_id }),
+                    "finding_paths": paths, "tool_call_id": ctx.ids.tool_call_id }),
         ));
         vec!["sensitive_artifact_detected".to_owned()]
     };
@@ -555,35 +597,52 @@ fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
         result = redactor.redact(&result);
     }
     // Step 15.
+    let ids = &ctx.ids;
     let success = ToolSuccess {
         project_id: project.id.clone(),
-        tool: ctx.tool.clone(),
+        tool: ids.tool.clone(),
         kind: ctx.kind.to_owned(),
-        conversation_id: ctx.conversation_id.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        tool_call_id: ctx.tool_call_id.clone(),
-        decision_id: ctx.decision_id.clone().unwrap_or_default(),
+        conversation_id: ids.conversation_id.clone(),
+        correlation_id: ids.correlation_id.clone(),
+        tool_call_id: ids.tool_call_id.clone(),
+        decision_id: ctx.decision_id().unwrap_or_default().to_owned(),
         duration_ms: ctx.elapsed_ms(),
         result,
         risk_flags,
         sensitivity_findings_count: u32::try_from(findings.len()).unwrap_or(u32::MAX),
         sensitivity_finding_kinds: kinds,
     };
-    let mut p = ctx.ids_payload();
-    p.insert("kind".into(), json!(success.kind));
-    p.insert("duration_ms".into(), json!(success.duration_ms));
-    p.insert("risk_flags".into(), json!(success.risk_flags));
-    p.insert(
-        "sensitivity_findings_count".into(),
-        json!(success.sensitivity_findings_count),
-    );
-    p.insert(
-        "sensitivity_finding_kinds".into(),
-        json!(success.sensitivity_finding_kinds),
-    );
-    p.insert("output_bytes".into(), json!(output_bytes));
-    p.insert("source".into(), json!(ctx.source.as_str()));
-    project.emit(ctx.event(EventName::ToolCompleted, Value::Object(p)));
+    let completion = Completion {
+        duration_ms: success.duration_ms,
+        output_bytes,
+        risk_flags: success.risk_flags.clone(),
+        findings_count: success.sensitivity_findings_count,
+        finding_kinds: success.sensitivity_finding_kinds.clone(),
+    };
+    match &ctx.record {
+        Some(record) if record.completion.set(completion).is_ok() => {
+            let payload: Arc<dyn codeward_actors::telemetry::LazyPayload> = record.clone();
+            project.emit(ids.event(EventName::ToolCompleted, &ids.tool, payload));
+        }
+        // No record (unreachable after steps 4–9) or completed twice: the eager form.
+        _ => {
+            let mut p = ctx.ids_payload();
+            p.insert("kind".into(), json!(success.kind));
+            p.insert("duration_ms".into(), json!(success.duration_ms));
+            p.insert("risk_flags".into(), json!(success.risk_flags));
+            p.insert(
+                "sensitivity_findings_count".into(),
+                json!(success.sensitivity_findings_count),
+            );
+            p.insert(
+                "sensitivity_finding_kinds".into(),
+                json!(success.sensitivity_finding_kinds),
+            );
+            p.insert("output_bytes".into(), json!(output_bytes));
+            p.insert("source".into(), json!(ids.source.as_str()));
+            project.emit(ctx.event(EventName::ToolCompleted, Value::Object(p)));
+        }
+    }
     Ok(success)
 }
 
@@ -629,13 +688,8 @@ pub(crate) async fn explain(
     let p = prepare(project, call, None).map_err(|(_, e)| e)?;
     let policy = p.ctx.project.policy.current();
     let d = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
-    let ids = CallIdsRef {
-        conversation_id: p.ctx.conversation_id.as_ref(),
-        correlation_id: &p.ctx.correlation_id,
-        tool_call_id: &p.ctx.tool_call_id,
-        source: p.ctx.source,
-    };
-    Ok(decide::describe(&p.ctx.project, &d, &ids))
+    let record = decide::describe(&p.ctx.project, d, &p.ctx.ids, p.ctx.kind, p.ctx.run_mode);
+    Ok(record.policy_decision())
 }
 
 #[cfg(test)]
