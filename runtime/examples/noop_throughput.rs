@@ -1,7 +1,9 @@
 //! Measures `run_tool` of a no-op provider tool with N concurrent callers on a 2-thread runtime:
 //! calls/s, latency percentiles, telemetry events dropped, and process CPU time per call (user +
 //! system, all threads; stable when other processes compete for the cores).
-//! `cargo run --release -p codeward --example noop_throughput -- [callers] [seconds]`
+//! With a rate, callers are paced to that many calls per second in total (each keeps its own
+//! schedule and catches up after a late wake-up), otherwise each calls back to back.
+//! `cargo run --release -p codeward --example noop_throughput -- [callers] [seconds] [rate]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let callers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(24);
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rate: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // Per caller: the time between two calls of its schedule.
+    let period = (rate > 0.0).then(|| Duration::from_secs_f64(callers as f64 / rate));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -61,8 +66,13 @@ fn main() {
             let (engine, p, done, errors) =
                 (engine.clone(), p.clone(), done.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
+                let mut lat = Vec::with_capacity(1 << 16);
+                let mut next = tokio::time::Instant::now();
                 while Instant::now() < stop {
+                    if let Some(period) = period {
+                        next += period;
+                        tokio::time::sleep_until(next).await;
+                    }
                     let t = Instant::now();
                     match engine
                         .run_tool(&p, ToolCall::new("bench.noop", json!({})))
