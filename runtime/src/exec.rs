@@ -311,6 +311,11 @@ async fn run_inner(
         on_started,
         no_queue,
     } = opts;
+    if project.telemetry.backlogged() {
+        // Telemetry is falling behind: give the pump and the telemetry actor the thread before
+        // this call adds three more events (a yield, not a wait: nothing here blocks).
+        tokio::task::yield_now().await;
+    }
     let mut p = match prepare(project, call, offered_tools) {
         Ok(p) => p,
         Err((ctx, e)) => return Err(ctx.fail(e)),

@@ -149,6 +149,8 @@ impl Actor for TelemetryActor {
     }
 }
 
+/// Records a batch: sequences and stores it, then logs each record and hands it to the observer
+/// and the alert router.
 fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: &EventBatch) {
     let events = events.take();
     let now = Instant::now();

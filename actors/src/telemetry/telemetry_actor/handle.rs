@@ -12,7 +12,8 @@ use super::msg::{EventBatch, TelemetryMsg};
 use crate::supervision::{ChildRegistry, Handle, HandleResult};
 use crate::telemetry::{Health, TelemetryEvent, TelemetrySnapshot};
 
-/// Events handed to the actor per batch.
+/// Most events handed to the actor per batch (a batch is recorded in one handler run, so this
+/// also bounds how long the actor holds its worker thread).
 const BATCH: usize = 256;
 /// Query timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +52,13 @@ impl TelemetryHandle {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             false
         }
+    }
+
+    /// Whether more than half of the ingest channel is taken: emitters that can yield (the tool
+    /// path between calls) should, so the pump and the actor get the thread before events are
+    /// dropped. Never required for correctness; `record` stays non-blocking either way.
+    pub fn backlogged(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 2
     }
 
     /// Events dropped so far (full channel or actor unavailable).

@@ -122,12 +122,22 @@ async fn full_ingest_channel_drops_and_counts_without_waiting() {
     )
     .await;
     // No await between records: the pump cannot run, so exactly `capacity` are accepted.
-    let accepted = (0..100)
-        .filter(|_| {
-            s.handle
-                .record(TelemetryEvent::new(EventName::ToolStarted, json!({})))
-        })
-        .count();
+    assert!(!s.handle.backlogged());
+    for _ in 0..2 {
+        s.handle
+            .record(TelemetryEvent::new(EventName::ToolStarted, json!({})));
+    }
+    assert!(!s.handle.backlogged(), "half taken is not yet backlogged");
+    s.handle
+        .record(TelemetryEvent::new(EventName::ToolStarted, json!({})));
+    assert!(s.handle.backlogged());
+    let accepted = 3
+        + (0..97)
+            .filter(|_| {
+                s.handle
+                    .record(TelemetryEvent::new(EventName::ToolStarted, json!({})))
+            })
+            .count();
     assert_eq!(accepted, 4);
     assert_eq!(s.handle.dropped(), 96);
     s.handle.flush().await.unwrap();
