@@ -24,7 +24,7 @@ pub use event::{
 };
 pub use payload::{EventPayload, LazyPayload, Payload};
 pub use store::{
-    COUNTER_NAMES, Health, HealthStatus, Redactor, Ring, RingEntry, TelemetryLimits,
+    COUNTER_NAMES, Health, HealthStatus, Redactor, Ring, RingEntry, Stored, TelemetryLimits,
     TelemetrySnapshot, TelemetryStore, no_redaction,
 };
 pub use telemetry_actor::{

@@ -39,11 +39,20 @@ fn main() {
     let rate: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     // Per caller: the time between two calls of its schedule.
     let period = (rate > 0.0).then(|| Duration::from_secs_f64(callers as f64 / rate));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // `NOOP_RUNTIME=current`: one thread, no work stealing or idle spinning, so instruction
+    // counts (e.g. under `valgrind --tool=callgrind`) are comparable between builds.
+    let rt = if std::env::var("NOOP_RUNTIME").as_deref() == Ok("current") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::start(EngineConfig::default().with_tool_provider(Arc::new(Noop)))

@@ -191,11 +191,11 @@ fn prepare(
     let started = Instant::now();
     let (correlation_id, correlation_generated, correlation_err) =
         pick_id(meta.correlation_id.as_deref(), || {
-            CorrelationId::generate().to_string()
+            CorrelationId::generate().into()
         });
     let (tool_call_id, tool_call_generated, tool_call_err) =
         pick_id(meta.tool_call_id.as_deref(), || {
-            ToolCallId::generate().to_string()
+            ToolCallId::generate().into()
         });
     let ids = Arc::new(CallIdentity {
         project_id: project.id.clone(),

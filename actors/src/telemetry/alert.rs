@@ -323,6 +323,15 @@ impl AlertRouter {
         &self.config
     }
 
+    /// Whether `event` is an escalation event (so [`consider`](Self::consider) would alert).
+    pub fn wants(&self, event: EventName) -> bool {
+        self.severities
+            .get(event.index())
+            .copied()
+            .flatten()
+            .is_some()
+    }
+
     /// Turns a recorded (already redacted) event into an alert if it is an escalation event and
     /// submits it. Returns whether an alert was submitted.
     pub fn consider(&self, ev: &RecordedEvent) -> bool {

@@ -300,10 +300,15 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// Whether this is an error event (§8.3).
     pub fn is_error(&self) -> bool {
-        self.event.is_error_name()
-            || self.event == EventName::JournalIntegrityFailed
-            || self.payload.has_ring_key("error")
+        is_error_event(self.event, &self.payload)
     }
+}
+
+/// The §8.3 error rule for an event and its recorded payload.
+pub(crate) fn is_error_event(event: EventName, payload: &Payload) -> bool {
+    event.is_error_name()
+        || event == EventName::JournalIntegrityFailed
+        || payload.has_ring_key("error")
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::event::{EventName, RecordedEvent, TelemetryEvent};
+use super::event::{EventName, RecordedEvent, TelemetryEvent, is_error_event};
 use super::payload::{EventPayload, Payload};
 use crate::ids::{ConversationId, CorrelationId, ProjectId};
 
@@ -207,6 +207,30 @@ pub struct TelemetrySnapshot {
     pub health: Health,
 }
 
+/// An event on its way into the store (the fields of a [`RecordedEvent`] but its seq and
+/// project).
+struct Incoming {
+    event: EventName,
+    at_ms: i64,
+    conversation_id: Option<ConversationId>,
+    correlation_id: Option<CorrelationId>,
+    tool: Option<String>,
+    payload: Payload,
+}
+
+/// What recording one event produced (see [`TelemetryStore::record_kept`]).
+#[derive(Debug)]
+pub struct Stored {
+    /// Its telemetry seq.
+    pub seq: u64,
+    /// Which event.
+    pub event: EventName,
+    /// Whether it is an error event (§8.3).
+    pub is_error: bool,
+    /// The record, when it was asked for.
+    pub record: Option<RecordedEvent>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct TimeoutTrack {
     // INVARIANT: ascending instants, pruned to the window at every timeout.
@@ -252,6 +276,11 @@ impl TelemetryStore {
             failing: BTreeMap::new(),
             timeouts: HashMap::new(),
         }
+    }
+
+    /// The project.
+    pub fn project_id(&self) -> &ProjectId {
+        &self.project_id
     }
 
     /// The limits in force.
@@ -318,6 +347,24 @@ impl TelemetryStore {
         at_ms: i64,
         out: &mut Vec<RecordedEvent>,
     ) {
+        let mut stored = Vec::with_capacity(1);
+        self.record_kept(ev, redact, now, at_ms, &|_| true, &mut stored);
+        out.extend(stored.into_iter().filter_map(|s| s.record));
+    }
+
+    /// Records one event (and what it derives) like [`record`](Self::record), but builds the
+    /// [`RecordedEvent`] only for events `keep` asks for (the ones an observer or the alert
+    /// router will read): the others cost no copies of their ids, which move straight into the
+    /// ring entry. Appends one [`Stored`] per recorded event to `out`.
+    pub fn record_kept(
+        &mut self,
+        ev: TelemetryEvent,
+        redact: &Redactor,
+        now: Instant,
+        at_ms: i64,
+        keep: &dyn Fn(EventName) -> bool,
+        out: &mut Vec<Stored>,
+    ) {
         let TelemetryEvent {
             event,
             conversation_id,
@@ -348,65 +395,105 @@ impl TelemetryStore {
                 derived = Some(d);
             }
         }
-        let rec = RecordedEvent {
-            seq: 0,
+        let incoming = Incoming {
             event,
             at_ms,
-            project_id: self.project_id.clone(),
             conversation_id,
             correlation_id,
             tool,
             payload,
         };
-        out.push(self.store(rec, now));
+        out.push(self.store(incoming, now, keep(event)));
         if let Some(d) = derived {
-            self.record_into(d, redact, now, at_ms, out);
+            self.record_kept(d, redact, now, at_ms, keep, out);
         }
     }
 
-    fn store(&mut self, mut rec: RecordedEvent, now: Instant) -> RecordedEvent {
+    fn store(&mut self, ev: Incoming, now: Instant, keep: bool) -> Stored {
         // INVARIANT: the telemetry seq strictly increases.
         self.seq += 1;
-        rec.seq = self.seq;
+        let seq = self.seq;
         self.total_events += 1;
-        if let Some(c) = self.event_counts.get_mut(rec.event.index()) {
+        if let Some(c) = self.event_counts.get_mut(ev.event.index()) {
             *c += 1;
         }
-        self.count(&rec);
-        let entry = RingEntry {
-            seq: rec.seq,
-            event: rec.event,
-            at_ms: rec.at_ms,
-            conversation_id: rec.conversation_id.clone(),
-            correlation_id: rec.correlation_id.clone(),
-            tool: rec.tool.clone(),
-            reason: rec
-                .payload
-                .ring_field("reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            error: rec.payload.ring_field("error").map(|e| match e {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }),
+        self.count(ev.event, &ev.payload);
+        let is_error = is_error_event(ev.event, &ev.payload);
+        let reason = ev
+            .payload
+            .ring_field("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let error = ev.payload.ring_field("error").map(|e| match e {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let Incoming {
+            event,
+            at_ms,
+            conversation_id,
+            correlation_id,
+            tool,
+            payload,
+        } = ev;
+        let decision = matches!(event, EventName::PolicyAllowed | EventName::PolicyDenied);
+        let (entry, record) = if keep {
+            let entry = RingEntry {
+                seq,
+                event,
+                at_ms,
+                conversation_id: conversation_id.clone(),
+                correlation_id: correlation_id.clone(),
+                tool: tool.clone(),
+                reason,
+                error,
+            };
+            if decision {
+                self.recent_decisions.push(payload.clone());
+            }
+            let record = RecordedEvent {
+                seq,
+                event,
+                at_ms,
+                project_id: self.project_id.clone(),
+                conversation_id,
+                correlation_id,
+                tool,
+                payload,
+            };
+            (entry, Some(record))
+        } else {
+            if decision {
+                self.recent_decisions.push(payload);
+            }
+            let entry = RingEntry {
+                seq,
+                event,
+                at_ms,
+                conversation_id,
+                correlation_id,
+                tool,
+                reason,
+                error,
+            };
+            (entry, None)
         };
-        if rec.is_error() {
+        if is_error {
             self.recent_errors.push(entry.clone());
             self.error_instants.push_back(now);
-            self.last_error_at_ms = Some(rec.at_ms);
+            self.last_error_at_ms = Some(at_ms);
         }
         self.recent_events.push(entry);
-        if matches!(
-            rec.event,
-            EventName::PolicyAllowed | EventName::PolicyDenied
-        ) {
-            self.recent_decisions.push(rec.payload.clone());
+        Stored {
+            seq,
+            event,
+            is_error,
+            record,
         }
-        rec
     }
 
-    fn count(&mut self, rec: &RecordedEvent) {
-        let names: &[&str] = match rec.event {
+    fn count(&mut self, event: EventName, payload: &Payload) {
+        let names: &[&str] = match event {
             EventName::ToolCompleted => &["tool.calls", "tool.completed"],
             EventName::ToolFailed => &["tool.calls", "tool.failed"],
             EventName::ToolCancelled => &["tool.calls", "tool.cancelled"],
@@ -418,9 +505,8 @@ impl TelemetryStore {
         for n in names {
             self.add_counter(n, 1);
         }
-        if rec.event == EventName::ToolChildProcessesTerminated {
-            let n = rec
-                .payload
+        if event == EventName::ToolChildProcessesTerminated {
+            let n = payload
                 .get("terminated_process_count")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
@@ -659,6 +745,54 @@ mod tests {
         assert!(!out[0].payload.to_string().contains("CANARY-123"));
         let snap = serde_json::to_string(&s.snapshot(Instant::now())).unwrap();
         assert!(!snap.contains("CANARY-123"), "{snap}");
+    }
+
+    #[test]
+    fn kept_or_not_the_store_ends_up_the_same() {
+        let events = || {
+            vec![
+                TelemetryEvent::new(EventName::PolicyAllowed, json!({ "decision": "allow" }))
+                    .tool("fs.read"),
+                TelemetryEvent::new(
+                    EventName::ToolFailed,
+                    json!({ "reason": "x", "error": "e" }),
+                )
+                .tool("fs.read"),
+                timeout("fs.read"),
+            ]
+        };
+        let r = no_redaction();
+        let now = Instant::now();
+        let (mut a, mut b) = (
+            store(TelemetryLimits::default()),
+            store(TelemetryLimits::default()),
+        );
+        let (mut kept, mut not_kept) = (Vec::new(), Vec::new());
+        for ev in events() {
+            a.record_kept(ev, &r, now, 7, &|_| true, &mut kept);
+        }
+        for ev in events() {
+            b.record_kept(
+                ev,
+                &r,
+                now,
+                7,
+                &|e| e == EventName::ToolFailed,
+                &mut not_kept,
+            );
+        }
+        assert_eq!(a.snapshot(now), b.snapshot(now));
+        assert!(kept.iter().all(|s| s.record.is_some()));
+        let built: Vec<_> = not_kept.iter().filter_map(|s| s.record.as_ref()).collect();
+        assert_eq!(built.len(), 1);
+        assert_eq!(built[0].event, EventName::ToolFailed);
+        assert_eq!(
+            not_kept
+                .iter()
+                .map(|s| (s.seq, s.is_error))
+                .collect::<Vec<_>>(),
+            vec![(1, false), (2, true), (3, true)]
+        );
     }
 
     proptest! {

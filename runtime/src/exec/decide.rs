@@ -116,7 +116,7 @@ pub(crate) fn describe(
         ids: ids.clone(),
         kind,
         run_mode,
-        decision_id: DecisionId::generate().to_string(),
+        decision_id: DecisionId::generate().into(),
         at_ms: project.now_ms(),
         decision: d,
         completion: std::sync::OnceLock::new(),

@@ -82,18 +82,22 @@ impl From<Error> for Failed {
 }
 
 /// Runs the tool; the generic deadline guard lives in the caller.
+///
+/// The built-in, command, asset-command and workflow arms are boxed: their futures are several
+/// KiB, and unboxed they would size every future that awaits this one (the whole call path,
+/// moved a few times per call) for the largest tool kind.
 pub(crate) async fn invoke(inv: Invocation) -> Result<Invoked, Failed> {
     match &inv.entry.exec {
-        ToolExec::Builtin => builtin(&inv).await,
+        ToolExec::Builtin => Box::pin(builtin(&inv)).await,
         ToolExec::CommandRun => {
             let args: CommandRunArgs = parse_args(&inv.args)?;
-            command_run(&inv, args, None).await
+            Box::pin(command_run(&inv, args, None)).await
         }
         ToolExec::AssetList => asset_list(&inv),
         ToolExec::AssetSearch => asset_search(&inv),
         ToolExec::AssetGet => asset_get(&inv),
-        ToolExec::AssetCommand { asset } => asset_command(&inv, asset).await,
-        ToolExec::Workflow { asset } => crate::exec::workflow::run(&inv, asset).await,
+        ToolExec::AssetCommand { asset } => Box::pin(asset_command(&inv, asset)).await,
+        ToolExec::Workflow { asset } => Box::pin(crate::exec::workflow::run(&inv, asset)).await,
         ToolExec::Provider(provider) => {
             let call = ProviderCall {
                 project: inv.project.context.clone(),
