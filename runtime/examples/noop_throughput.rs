@@ -3,6 +3,9 @@
 //! system, all threads; stable when other processes compete for the cores).
 //! With a rate, callers are paced to that many calls per second in total (each keeps its own
 //! schedule and catches up after a late wake-up), otherwise each calls back to back.
+//! `NOOP_TRACE=info|debug` installs a minimal tracing subscriber that enables spans and events up
+//! to that level and formats every field it is given (the cost of an installed subscriber, not
+//! of any particular exporter); by default none is installed.
 //! `cargo run --release -p codeward --example noop_throughput -- [callers] [seconds] [rate]`
 
 use std::sync::Arc;
@@ -32,7 +35,57 @@ impl ToolProvider for Noop {
     }
 }
 
+/// Enables everything up to a level, formats each field into a scratch buffer, keeps nothing.
+struct Formatting {
+    max: tracing::Level,
+    next_id: AtomicU64,
+    bytes: AtomicU64,
+}
+
+struct Visit<'a>(&'a AtomicU64);
+
+impl tracing::field::Visit for Visit<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let mut buf = String::new();
+        let _ = write!(buf, "{}={:?} ", field.name(), value);
+        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    }
+}
+
+impl tracing::Subscriber for Formatting {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        *meta.level() <= self.max
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut Visit(&self.bytes));
+        tracing::span::Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Visit(&self.bytes));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut Visit(&self.bytes));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 fn main() {
+    let level = match std::env::var("NOOP_TRACE").as_deref() {
+        Ok("debug") => Some(tracing::Level::DEBUG),
+        Ok("info") => Some(tracing::Level::INFO),
+        _ => None,
+    };
+    if let Some(max) = level {
+        let subscriber = Formatting {
+            max,
+            next_id: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        };
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    }
     let args: Vec<String> = std::env::args().collect();
     let callers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(24);
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);

@@ -18,6 +18,8 @@ mod decide;
 mod invoke;
 pub(crate) mod normalize;
 mod record;
+#[cfg(test)]
+mod tests;
 mod workflow;
 
 use std::path::PathBuf;
@@ -31,10 +33,11 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub(crate) use decide::DecideInput;
 use invoke::{Failed, Invocation, Invoked};
-use record::{CallIdentity, CallRecord, Completion, StartedPayload};
+use record::{CallIdentity, CallRecord, Completion, Envelope, StartedPayload};
 
 use crate::catalog::{CatalogEntry, ToolExec};
 use crate::error::Error;
@@ -92,6 +95,8 @@ struct CallCtx {
     /// The decision record, once steps 4–9 ran.
     record: Option<Arc<CallRecord>>,
     started: Instant,
+    /// `codeward.tool_call` (SPEC §8.6); disabled when no subscriber wants it.
+    span: tracing::Span,
 }
 
 impl CallCtx {
@@ -104,10 +109,7 @@ impl CallCtx {
     }
 
     fn event(&self, name: EventName, payload: Value) -> TelemetryEvent {
-        let mut ev = TelemetryEvent::new(name, payload).tool(self.ids.tool.clone());
-        ev.conversation_id.clone_from(&self.ids.conversation_id);
-        ev.correlation_id.clone_from(&self.ids.correlation);
-        ev
+        self.ids.json_event(name, &self.ids.tool, payload)
     }
 
     fn ids_payload(&self) -> serde_json::Map<String, Value> {
@@ -122,9 +124,45 @@ impl CallCtx {
         m
     }
 
+    /// Records the call's ids on its span, redacted unless generated here (only when a
+    /// subscriber enabled the span: nothing is computed otherwise).
+    fn record_span_ids(&self) {
+        if self.span.is_disabled() {
+            return;
+        }
+        let redactor = self.project.redactor();
+        let ids = &self.ids;
+        let supplied = |field: &str, value: &str| {
+            self.span.record(field, redactor.redact_str(value).as_ref());
+        };
+        supplied("project_id", ids.project_id.as_str());
+        supplied("tool", &ids.tool);
+        if let Some(c) = &ids.conversation_id {
+            supplied("conversation_id", c.as_str());
+        }
+        if ids.correlation_generated {
+            self.span
+                .record("correlation_id", ids.correlation_id.as_str());
+        } else {
+            supplied("correlation_id", &ids.correlation_id);
+        }
+        if ids.tool_call_generated {
+            self.span.record("tool_call_id", ids.tool_call_id.as_str());
+        } else {
+            supplied("tool_call_id", &ids.tool_call_id);
+        }
+    }
+
+    /// Records how the call ended on its span: `ok` or the error code, and the duration.
+    fn record_span_outcome(&self, outcome: &str, duration_ms: u64) {
+        self.span.record("outcome", outcome);
+        self.span.record("duration_ms", duration_ms);
+    }
+
     /// Ends the call with `error`, emitting `conversation.tool.failed` (or `.cancelled`).
     fn fail(&self, error: Error) -> ToolFailure {
         let duration_ms = self.elapsed_ms();
+        self.record_span_outcome(error.code(), duration_ms);
         let mut p = self.ids_payload();
         p.insert("duration_ms".into(), json!(duration_ms));
         p.insert("reason".into(), json!(error.code()));
@@ -156,7 +194,19 @@ pub(crate) fn run_call(
     call: ToolCall,
     opts: ExecOpts,
 ) -> BoxFuture<'static, Result<ToolSuccess, ToolFailure>> {
-    Box::pin(run_inner(project, call, opts))
+    let span = tracing::info_span!(
+        "codeward.tool_call",
+        project_id = tracing::field::Empty,
+        conversation_id = tracing::field::Empty,
+        correlation_id = tracing::field::Empty,
+        tool_call_id = tracing::field::Empty,
+        tool = tracing::field::Empty,
+        kind = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    Box::pin(run_inner(project, call, opts, span.clone()).instrument(span))
 }
 
 /// The prepared call after steps 1–3 (and the policy input for 4–9).
@@ -186,6 +236,7 @@ fn prepare(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
     offered_tools: Option<Vec<String>>,
+    span: tracing::Span,
 ) -> Result<Prepared, (CallCtx, Error)> {
     let ToolCall { name, args, meta } = call;
     let started = Instant::now();
@@ -197,9 +248,16 @@ fn prepare(
         pick_id(meta.tool_call_id.as_deref(), || {
             ToolCallId::generate().into()
         });
+    let envelope = Envelope::new(
+        &project.redactor(),
+        &name,
+        meta.conversation_id.as_ref(),
+        &correlation_id,
+        correlation_generated,
+    );
     let ids = Arc::new(CallIdentity {
         project_id: project.id.clone(),
-        correlation: CorrelationId::parse(&correlation_id).ok(),
+        envelope,
         tool: name,
         conversation_id: meta.conversation_id.clone(),
         correlation_id,
@@ -215,7 +273,9 @@ fn prepare(
         run_mode: meta.run_mode.unwrap_or_default(),
         record: None,
         started,
+        span,
     };
+    ctx.record_span_ids();
     let opts = &project.options;
     let name = ctx.ids.tool.as_str();
     let args = match normalize::normalize(name, args, opts.tool_max_args_bytes) {
@@ -245,6 +305,7 @@ fn prepare(
         return Err((ctx, e));
     };
     ctx.kind = entry.kind();
+    ctx.span.record("kind", ctx.kind);
     ctx.run_mode = meta.run_mode.unwrap_or(match entry.spec.default_run_mode {
         codeward_tools::RunMode::Sync => RunMode::Sync,
         codeward_tools::RunMode::Async => RunMode::Async,
@@ -303,6 +364,7 @@ async fn run_inner(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
     opts: ExecOpts,
+    span: tracing::Span,
 ) -> Result<ToolSuccess, ToolFailure> {
     let ExecOpts {
         detach_async,
@@ -316,13 +378,24 @@ async fn run_inner(
         // this call adds three more events (a yield, not a wait: nothing here blocks).
         tokio::task::yield_now().await;
     }
-    let mut p = match prepare(project, call, offered_tools) {
+    let mut p = match prepare(project, call, offered_tools, span) {
         Ok(p) => p,
         Err((ctx, e)) => return Err(ctx.fail(e)),
     };
     // Steps 4–9.
     let policy = p.ctx.project.policy.current();
-    let decision = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
+    let evaluate = tracing::debug_span!(parent: &p.ctx.span, "policy.evaluate");
+    let decision = decide::evaluate_call(policy, &p.entry, &p.args, &p.input)
+        .instrument(evaluate)
+        .await;
+    p.ctx.span.record(
+        "decision",
+        if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        },
+    );
     let (record, verdict) = decide::record(
         &p.ctx.project,
         decision,
@@ -350,7 +423,8 @@ async fn run_inner(
             sensitivity_findings_count: 0,
             sensitivity_finding_kinds: Vec::new(),
         };
-        tokio::spawn(execute(p, cancel, on_started, no_queue));
+        let span = p.ctx.span.clone();
+        tokio::spawn(execute(p, cancel, on_started, no_queue).instrument(span));
         return Ok(placeholder);
     }
     execute(p, cancel, on_started, no_queue).await
@@ -440,6 +514,7 @@ async fn execute(
         scratch_dir,
     };
     let stop = project.stop.clone();
+    let execute_span = tracing::debug_span!(parent: &ctx.span, "tool.execute", timeout_ms);
     let outcome = slot
         .run(move || async move {
             let _quota = quota;
@@ -453,6 +528,7 @@ async fn execute(
             )
             .await
         })
+        .instrument(execute_span)
         .await;
     let outcome = match outcome {
         Ok(r) => r,
@@ -617,6 +693,7 @@ fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
         sensitivity_findings_count: u32::try_from(findings.len()).unwrap_or(u32::MAX),
         sensitivity_finding_kinds: kinds,
     };
+    ctx.record_span_outcome("ok", success.duration_ms);
     let completion = Completion {
         duration_ms: success.duration_ms,
         output_bytes,
@@ -690,24 +767,9 @@ pub(crate) async fn explain(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
 ) -> Result<PolicyDecision, Error> {
-    let p = prepare(project, call, None).map_err(|(_, e)| e)?;
+    let p = prepare(project, call, None, tracing::Span::none()).map_err(|(_, e)| e)?;
     let policy = p.ctx.project.policy.current();
     let d = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
     let record = decide::describe(&p.ctx.project, d, &p.ctx.ids, p.ctx.kind, p.ctx.run_mode);
     Ok(record.policy_decision())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn artifacts_are_checked_in_encounter_order() {
-        let v = json!({"a": {"artifacts": ["x", "y".repeat(50)]}, "b": [{"artifacts": ["z"]}]});
-        match check_artifacts(&v, 10) {
-            Some(Error::ArtifactTooLarge { index, .. }) => assert_eq!(index, 1),
-            other => panic!("{other:?}"),
-        }
-        assert!(check_artifacts(&v, 1000).is_none());
-    }
 }

@@ -233,6 +233,9 @@ pub struct TelemetryEvent {
     pub tool: Option<String>,
     /// Event-specific payload (redacted by the store before it is kept or routed).
     pub payload: EventPayload,
+    /// The emitter already redacted `conversation_id`, `correlation_id` and `tool` (or
+    /// generated them), so the store skips that step. Default `false`: the store redacts them.
+    pub ids_redacted: bool,
 }
 
 impl TelemetryEvent {
@@ -254,7 +257,15 @@ impl TelemetryEvent {
             correlation_id: None,
             tool: None,
             payload,
+            ids_redacted: false,
         }
+    }
+
+    /// Marks `conversation_id`, `correlation_id` and `tool` as already redacted by the emitter
+    /// (see [`TelemetryEvent::ids_redacted`]).
+    pub fn with_ids_redacted(mut self) -> Self {
+        self.ids_redacted = true;
+        self
     }
 
     /// With a conversation id.

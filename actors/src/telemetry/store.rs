@@ -18,6 +18,34 @@ use crate::ids::{ConversationId, CorrelationId, ProjectId};
 /// in `codeward_policies::secrets::redact`.
 pub type Redactor = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 
+/// Redacts an event's envelope (§5.9 covers rings and persisted telemetry too): a tool name or
+/// correlation id that held a secret keeps its redacted form; a conversation id cannot hold
+/// `[REDACTED]` (not in its alphabet) and is dropped from the envelope instead.
+fn redact_ids(
+    redact: &Redactor,
+    conversation_id: &mut Option<ConversationId>,
+    correlation_id: &mut Option<CorrelationId>,
+    tool: &mut Option<String>,
+) {
+    let redacted = |s: &str| match redact(&Value::String(s.to_owned())) {
+        Value::String(r) if r == s => None,
+        Value::String(r) => Some(r),
+        other => Some(other.to_string()),
+    };
+    if conversation_id
+        .as_ref()
+        .is_some_and(|c| redacted(c.as_str()).is_some())
+    {
+        *conversation_id = None;
+    }
+    if let Some(r) = correlation_id.as_ref().and_then(|c| redacted(c.as_str())) {
+        *correlation_id = CorrelationId::parse(&r).ok();
+    }
+    if let Some(r) = tool.as_deref().and_then(redacted) {
+        *tool = Some(r);
+    }
+}
+
 /// A redactor that keeps values as they are (tests and tools that redact upstream).
 pub fn no_redaction() -> Redactor {
     Arc::new(|v: &Value| v.clone())
@@ -367,11 +395,15 @@ impl TelemetryStore {
     ) {
         let TelemetryEvent {
             event,
-            conversation_id,
-            correlation_id,
-            tool,
+            mut conversation_id,
+            mut correlation_id,
+            mut tool,
             payload,
+            ids_redacted,
         } = ev;
+        if !ids_redacted {
+            redact_ids(redact, &mut conversation_id, &mut correlation_id, &mut tool);
+        }
         let mut payload = match payload {
             EventPayload::Json(v) => Payload::from(redact(&v)),
             EventPayload::Lazy(source) => Payload::lazy(source, event, redact.clone()),
@@ -392,7 +424,7 @@ impl TelemetryStore {
                 d.tool.clone_from(&tool);
                 d.conversation_id.clone_from(&conversation_id);
                 d.correlation_id.clone_from(&correlation_id);
-                derived = Some(d);
+                derived = Some(d.with_ids_redacted());
             }
         }
         let incoming = Incoming {

@@ -125,10 +125,7 @@ pub(crate) fn describe(
 
 /// An eager event of the decision (the `security.*` ones carry a copy of the record's JSON).
 fn event(name: EventName, payload: Value, rec: &CallRecord) -> TelemetryEvent {
-    let mut ev = TelemetryEvent::new(name, payload).tool(rec.decision.tool.clone());
-    ev.conversation_id.clone_from(&rec.ids.conversation_id);
-    ev.correlation_id.clone_from(&rec.ids.correlation);
-    ev
+    rec.ids.json_event(name, &rec.decision.tool, payload)
 }
 
 fn emit_decision(project: &ProjectRuntime, rec: &Arc<CallRecord>, error: Option<&PolicyError>) {

@@ -13,6 +13,7 @@
 //! or an asset supplied (project id, tool name, caller-given ids, conversation id, arguments,
 //! rule, subject, exceptions, explanation) goes through the redactor, as before.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use codeward_actors::ids::{ConversationId, CorrelationId, ProjectId};
@@ -29,14 +30,66 @@ pub(crate) struct CallIdentity {
     pub tool: String,
     pub conversation_id: Option<ConversationId>,
     pub correlation_id: String,
-    /// `correlation_id` parsed for the event envelope (`None` when it does not parse).
-    pub correlation: Option<CorrelationId>,
+    /// The event envelope's ids, redacted once per call (SPEC §5.9: rings and persisted
+    /// telemetry too) — see [`Envelope::new`].
+    pub envelope: Envelope,
     /// Whether `correlation_id` was generated here (so it cannot hold a secret).
     pub correlation_generated: bool,
     pub tool_call_id: String,
     /// Whether `tool_call_id` was generated here.
     pub tool_call_generated: bool,
     pub source: CallSource,
+}
+
+/// The ids an event envelope of the call carries, redacted.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    pub tool: String,
+    /// `None` when the caller's id held a secret (`[REDACTED]` is not a conversation id).
+    pub conversation_id: Option<ConversationId>,
+    /// `None` when the id does not parse.
+    pub correlation: Option<CorrelationId>,
+}
+
+impl Envelope {
+    /// Redacts what the caller supplied: the tool name, the conversation id and a correlation
+    /// id that was not generated here.
+    pub fn new(
+        redactor: &codeward_policies::secrets::Redactor,
+        tool: &str,
+        conversation_id: Option<&ConversationId>,
+        correlation_id: &str,
+        correlation_generated: bool,
+    ) -> Self {
+        let correlation = if correlation_generated {
+            CorrelationId::parse(correlation_id).ok()
+        } else {
+            CorrelationId::parse(&redactor.redact_str(correlation_id)).ok()
+        };
+        let conversation_id = conversation_id
+            .filter(|c| matches!(redactor.redact_str(c.as_str()), Cow::Borrowed(_)))
+            .cloned();
+        Self {
+            tool: redactor.redact_str(tool).into_owned(),
+            conversation_id,
+            correlation,
+        }
+    }
+
+    /// `ev` with this envelope. `tool` is the event's tool (the decision's for decision events);
+    /// it only differs from the call's for a rendered command's decision, which the store then
+    /// redacts itself.
+    fn apply(&self, mut ev: TelemetryEvent, tool: &str, call_tool: &str) -> TelemetryEvent {
+        ev.conversation_id.clone_from(&self.conversation_id);
+        ev.correlation_id.clone_from(&self.correlation);
+        if tool == call_tool {
+            ev.tool = Some(self.tool.clone());
+            ev.with_ids_redacted()
+        } else {
+            ev.tool = Some(tool.to_owned());
+            ev
+        }
+    }
 }
 
 impl CallIdentity {
@@ -48,10 +101,14 @@ impl CallIdentity {
         tool: &str,
         payload: Arc<dyn LazyPayload>,
     ) -> TelemetryEvent {
-        let mut ev = TelemetryEvent::lazy(name, payload).tool(tool);
-        ev.conversation_id.clone_from(&self.conversation_id);
-        ev.correlation_id.clone_from(&self.correlation);
-        ev
+        self.envelope
+            .apply(TelemetryEvent::lazy(name, payload), tool, &self.tool)
+    }
+
+    /// An event of this call with a JSON payload (redacted by the store).
+    pub fn json_event(&self, name: EventName, tool: &str, payload: Value) -> TelemetryEvent {
+        self.envelope
+            .apply(TelemetryEvent::new(name, payload), tool, &self.tool)
     }
 }
 
