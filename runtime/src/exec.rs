@@ -1,18 +1,25 @@
 //! The one tool-execution path (SPEC §4). Every call — `Engine::run_tool`, conversations, workflow
 //! steps, and later HTTP and MCP — goes through [`run_call`], in this order:
 //!
-//! 1. normalize name and arguments; 2. correlation and tool-call ids; 3. lookup in the catalog
-//! pinned for this call; 4–9. schema, env, tool rules, network, sandbox paths and sensitive paths
-//! on the policy snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be
-//! resolved) with the decision record and its `policy.*` / `security.*` events; 10. a slot of the
-//! project's executor (bounded FIFO wait); 11. the conversation's quota; 12. execution on the
-//! slot's worker under `min(tool_timeout_ms, meta.timeout_ms)` and a cancellation token (a
-//! command's whole process tree is killed); 13. output and artifact caps; 14. the secret scan
-//! (annotate; redact only with `redact_tool_results`); 15. the reply and its events.
+//! - steps 1–3: normalize name and arguments, correlation and tool-call ids, lookup in the
+//!   catalog pinned for this call;
+//! - steps 4–9: schema, env, tool rules, network, sandbox paths and sensitive paths on the
+//!   policy snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be
+//!   resolved), then the decision record and its `policy.*` / `security.*` events;
+//! - step 10: a slot of the project's executor (bounded FIFO wait); step 11: the conversation's
+//!   quota;
+//! - step 12: execution while holding the slot, in the calling task under the slot worker's
+//!   liveness (see `codeward_actors::executor`), `min(tool_timeout_ms, meta.timeout_ms)` and a
+//!   cancellation token (a command's whole process tree is killed);
+//! - steps 13–15: output and artifact caps, the secret scan (annotate; redact only with
+//!   `redact_tool_results`), the reply and its events.
 //!
 //! The first failing step ends the call and emits `conversation.tool.failed` (or
 //! `conversation.tool.cancelled`) with `reason` = the error code. Nothing here waits on an actor
-//! mailbox except the hop to the executor worker that holds the slot.
+//! mailbox. The hot events (`policy.allowed`, `conversation.tool.started`, `.completed`) carry
+//! lazy payloads backed by one typed record per call (`record.rs`), rendered only when read; a
+//! `codeward.tool_call` span with `policy.evaluate` and `tool.execute` children covers each call
+//! (SPEC §8.6), costing ~1 % of a no-op call when no subscriber is installed.
 
 mod decide;
 mod invoke;
@@ -237,7 +244,7 @@ fn prepare(
     call: ToolCall,
     offered_tools: Option<Vec<String>>,
     span: tracing::Span,
-) -> Result<Prepared, (CallCtx, Error)> {
+) -> Result<Prepared, Box<(CallCtx, Error)>> {
     let ToolCall { name, args, meta } = call;
     let started = Instant::now();
     let (correlation_id, correlation_generated, correlation_err) =
@@ -280,10 +287,10 @@ fn prepare(
     let name = ctx.ids.tool.as_str();
     let args = match normalize::normalize(name, args, opts.tool_max_args_bytes) {
         Ok(a) => a,
-        Err(e) => return Err((ctx, e)),
+        Err(e) => return Err(Box::new((ctx, e))),
     };
     if let Some(e) = correlation_err.or(tool_call_err) {
-        return Err((ctx, e));
+        return Err(Box::new((ctx, e)));
     }
     let conversation = match &meta.conversation_id {
         None => None,
@@ -293,7 +300,7 @@ fn prepare(
                 let e = Error::ConversationNotFound {
                     conversation_id: id.to_string(),
                 };
-                return Err((ctx, e));
+                return Err(Box::new((ctx, e)));
             }
         },
     };
@@ -302,7 +309,7 @@ fn prepare(
         let e = Error::UnknownTool {
             name: name.to_owned(),
         };
-        return Err((ctx, e));
+        return Err(Box::new((ctx, e)));
     };
     ctx.kind = entry.kind();
     ctx.span.record("kind", ctx.kind);
@@ -312,7 +319,7 @@ fn prepare(
     });
     if entry.policy.is_none() {
         let e = invalid_tool(&catalog, &entry);
-        return Err((ctx, e));
+        return Err(Box::new((ctx, e)));
     }
     let timeout_ms = meta
         .timeout_ms
@@ -380,7 +387,10 @@ async fn run_inner(
     }
     let mut p = match prepare(project, call, offered_tools, span) {
         Ok(p) => p,
-        Err((ctx, e)) => return Err(ctx.fail(e)),
+        Err(failed) => {
+            let (ctx, e) = *failed;
+            return Err(ctx.fail(e));
+        }
     };
     // Steps 4–9.
     let policy = p.ctx.project.policy.current();
@@ -629,6 +639,10 @@ async fn guarded(
 }
 
 /// Steps 13–15.
+#[expect(
+    clippy::result_large_err,
+    reason = "ToolFailure is the public reply, returned by value along the whole path"
+)]
 fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
     let project = &ctx.project;
     let opts = &project.options;
@@ -767,7 +781,7 @@ pub(crate) async fn explain(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
 ) -> Result<PolicyDecision, Error> {
-    let p = prepare(project, call, None, tracing::Span::none()).map_err(|(_, e)| e)?;
+    let p = prepare(project, call, None, tracing::Span::none()).map_err(|failed| failed.1)?;
     let policy = p.ctx.project.policy.current();
     let d = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
     let record = decide::describe(&p.ctx.project, d, &p.ctx.ids, p.ctx.kind, p.ctx.run_mode);

@@ -286,7 +286,7 @@ async fn a_dead_worker_leaves_other_slots_alone() {
         })
     };
     started.notified().await;
-    let victim = tokio::spawn(async move { first.run(|| std::future::pending::<()>()).await });
+    let victim = tokio::spawn(async move { first.run(std::future::pending::<()>).await });
     until("both running", || pool.in_flight() == 2).await;
     assert!(pool.crash_worker(0));
     assert_eq!(

@@ -359,9 +359,12 @@ async fn a_secret_never_reaches_snapshot_rings_decisions_or_alerts() {
     engine.shutdown().await.unwrap();
 }
 
+/// One span as the test subscriber saw it: name, explicit parent, recorded fields (as text).
+type SeenSpan = (String, Option<u64>, Vec<(String, String)>);
+
 /// Keeps span names, their parents and every recorded field (as text).
 #[derive(Default, Clone)]
-struct Spans(Arc<Mutex<Vec<(String, Option<u64>, Vec<(String, String)>)>>>);
+struct Spans(Arc<Mutex<Vec<SeenSpan>>>);
 
 struct Fields<'a>(&'a mut Vec<(String, String)>);
 
