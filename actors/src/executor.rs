@@ -23,12 +23,12 @@
 //!
 //! Callers never see a raw actor error.
 //!
-//! Deviations (documented in the runtime README): SPEC §4 step 12 says a call executes "on the
-//! executor worker that holds the slot" and names a ractor *factory*. A factory adds a
-//! dispatcher hop, and even the direct hop to the slot's worker (boxing the job, the mailbox,
-//! two task wake-ups, a oneshot) cost ~1.2 µs of ~5.9 µs CPU per no-op call and put p99 at
-//! ~1 ms under 24 callers (`noop_throughput 24 4`: inline, p99 ~25 µs); running the job inline
-//! under the worker's liveness token keeps every supervision property listed above.
+//! Deviations from SPEC (to be carried into the runtime README): §4 step 12 says a call
+//! executes "on the executor worker that holds the slot" and names a ractor *factory*. A
+//! factory adds a dispatcher hop, and even the direct hop to the slot's worker (boxing the job,
+//! the mailbox, two task wake-ups, a oneshot) cost ~1.2 µs of ~5.9 µs CPU per no-op call and
+//! put p99 at ~1 ms under 24 callers (`noop_throughput 24 4`: inline, p99 ~25 µs); running the
+//! job inline under the worker's liveness token keeps every supervision property listed above.
 //!
 //! Restart table:
 //!
