@@ -68,10 +68,11 @@ async fn a_panicking_tool_fails_its_call_and_the_pool_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug (fails most runs): a call sent right after a tool panic can get `interrupted` — the panicked job releases its slot before its worker fails, so the next job is queued in the dying worker's mailbox and dropped (actors/src/executor: Slot::run / run_job)"]
 async fn calls_right_after_a_panic_are_never_interrupted() {
+    // Within the executor's intensity (5 restarts in 10 s): past it the executor escalates by
+    // design, which `a_panicking_tool_past_the_intensity_escalates` style tests cover.
     let p = TestProject::start(ProjectOptions::default().tool_max_concurrency(1)).await;
-    for _ in 0..20 {
+    for _ in 0..4 {
         let f = p.fails("test.panic", json!({})).await;
         assert_eq!(
             f.error.details()["reason"],

@@ -378,7 +378,6 @@ async fn hanging_and_panicking_sinks_never_slow_or_fail_tool_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a sink whose `deliver` panics before returning its future kills its delivery task (deliver is called outside catch_unwind in sink_task): the panic is not counted as alerts.failed and every later alert to it is dropped"]
 async fn a_sink_that_panics_in_deliver_itself_is_counted_and_kept() {
     let eager = PanickingSink::eager("eager");
     let attempts = eager.attempts.clone();
@@ -398,12 +397,12 @@ async fn a_sink_that_panics_in_deliver_itself_is_counted_and_kept() {
         (attempts.load(Ordering::SeqCst) >= 2).then_some(())
     })
     .await;
-    let d = p.diagnostics().await;
-    assert!(
-        d["telemetry"]["counters"]["alerts.failed"].as_u64() >= Some(2),
-        "{}",
-        d["telemetry"]["counters"]
-    );
+    // The attempt is counted on entry, the failure right after the panic is caught.
+    eventually("both failures are counted", || async {
+        let d = p.diagnostics().await;
+        (d["telemetry"]["counters"]["alerts.failed"].as_u64() >= Some(2)).then_some(())
+    })
+    .await;
     p.engine.shutdown().await.unwrap();
 }
 
@@ -469,7 +468,6 @@ async fn a_duplicate_provider_tool_name_fails_engine_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Alert.correlation_id is the raw caller correlation id (only the payload is redacted), so a secret-shaped correlation id leaks to every sink"]
 async fn a_secret_correlation_id_does_not_leak_through_an_alert() {
     let (sink, mut alerts) = ChannelSink::new("chan", 16);
     let config = config_with(&TestTools::default())

@@ -179,7 +179,18 @@ impl ToolRunner for ProjectToolRunner {
                 on_started: Some(req.on_started),
                 no_queue: false,
             };
-            match exec::run_call(project, call, opts).await {
+            // Its own task: if the conversation's task is aborted (a crash), the call is not
+            // dropped mid-flight but sees the conversation's token fire and cleans up.
+            let outcome = tokio::spawn(exec::run_call(project, call, opts)).await;
+            let Ok(outcome) = outcome else {
+                return ToolOutcome::Failed {
+                    code: "interrupted".into(),
+                    message: "the tool call task ended abnormally".into(),
+                    details: json!({}),
+                    duration_ms: 0,
+                };
+            };
+            match outcome {
                 Ok(ok) => ToolOutcome::Completed {
                     result: ok.result,
                     duration_ms: ok.duration_ms,

@@ -1,27 +1,32 @@
 //! The one tool-execution path (SPEC §4). Every call — `Engine::run_tool`, conversations, workflow
 //! steps, and later HTTP and MCP — goes through [`run_call`], in this order:
 //!
-//! 1. normalize name and arguments;
-//! 2. correlation and tool-call ids;
-//! 3. lookup in the catalog pinned for this call;
-//! 4. to 9. schema, env, tool rules, network, sandbox paths and sensitive paths on the policy
-//!    snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be resolved),
-//!    with the decision record and its `policy.*` / `security.*` events;
-//! 10. a slot of the project's executor (bounded FIFO wait);
-//! 11. the conversation's quota;
-//! 12. execution on the slot under `min(tool_timeout_ms, meta.timeout_ms)` and a cancellation
-//!     token (a command's whole process tree is killed);
-//! 13. output and artifact caps;
-//! 14. the secret scan (annotate; redact only with `redact_tool_results`);
-//! 15. the reply and its events.
+//! - steps 1–3: normalize name and arguments, correlation and tool-call ids, lookup in the
+//!   catalog pinned for this call;
+//! - steps 4–9: schema, env, tool rules, network, sandbox paths and sensitive paths on the
+//!   policy snapshot (`codeward-policies::evaluate`, on the blocking pool when paths may be
+//!   resolved), then the decision record and its `policy.*` / `security.*` events;
+//! - step 10: a slot of the project's executor (bounded FIFO wait); step 11: the conversation's
+//!   quota;
+//! - step 12: execution while holding the slot, in the calling task under the slot worker's
+//!   liveness (see `codeward_actors::executor`), `min(tool_timeout_ms, meta.timeout_ms)` and a
+//!   cancellation token (a command's whole process tree is killed);
+//! - steps 13–15: output and artifact caps, the secret scan (annotate; redact only with
+//!   `redact_tool_results`), the reply and its events.
 //!
 //! The first failing step ends the call and emits `conversation.tool.failed` (or
 //! `conversation.tool.cancelled`) with `reason` = the error code. Nothing here waits on an actor
-//! mailbox except the hop to the executor worker that holds the slot.
+//! mailbox. The hot events (`policy.allowed`, `conversation.tool.started`, `.completed`) carry
+//! lazy payloads backed by one typed record per call (`record.rs`), rendered only when read; a
+//! `codeward.tool_call` span with `policy.evaluate` and `tool.execute` children covers each call
+//! (SPEC §8.6), costing ~1 % of a no-op call when no subscriber is installed.
 
 mod decide;
 mod invoke;
 pub(crate) mod normalize;
+mod record;
+#[cfg(test)]
+mod tests;
 mod workflow;
 
 use std::path::PathBuf;
@@ -31,21 +36,20 @@ use std::time::Duration;
 use codeward_actors::executor::ExecError;
 use codeward_actors::ids::{CorrelationId, ToolCallId};
 use codeward_actors::telemetry::{EventName, TelemetryEvent};
-use codeward_tools::CallIds;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-pub(crate) use decide::{CallIdsRef, DecideInput};
+pub(crate) use decide::DecideInput;
 use invoke::{Failed, Invocation, Invoked};
+use record::{CallIdentity, CallRecord, Completion, Envelope, StartedPayload};
 
 use crate::catalog::{CatalogEntry, ToolExec};
 use crate::error::Error;
 use crate::project::ProjectRuntime;
-use crate::types::{
-    CallSource, ConversationId, PolicyDecision, RunMode, ToolCall, ToolFailure, ToolSuccess,
-};
+use crate::types::{PolicyDecision, RunMode, ToolCall, ToolFailure, ToolSuccess};
 
 /// How long a tool gets to clean up (kill its tree, remove scratch) after its deadline or
 /// cancellation before the call is answered anyway.
@@ -92,15 +96,14 @@ impl ExecOpts {
 /// Who a failure or success belongs to.
 struct CallCtx {
     project: Arc<ProjectRuntime>,
-    tool: String,
+    ids: Arc<CallIdentity>,
     kind: &'static str,
-    conversation_id: Option<ConversationId>,
-    correlation_id: String,
-    tool_call_id: String,
-    decision_id: Option<String>,
-    source: CallSource,
     run_mode: RunMode,
+    /// The decision record, once steps 4–9 ran.
+    record: Option<Arc<CallRecord>>,
     started: Instant,
+    /// `codeward.tool_call` (SPEC §8.6); disabled when no subscriber wants it.
+    span: tracing::Span,
 }
 
 impl CallCtx {
@@ -108,35 +111,74 @@ impl CallCtx {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn decision_id(&self) -> Option<&str> {
+        self.record.as_ref().map(|r| r.decision_id.as_str())
+    }
+
     fn event(&self, name: EventName, payload: Value) -> TelemetryEvent {
-        let mut ev = TelemetryEvent::new(name, payload).tool(self.tool.clone());
-        ev.conversation_id = self.conversation_id.clone();
-        ev.correlation_id = CorrelationId::parse(&self.correlation_id).ok();
-        ev
+        self.ids.json_event(name, &self.ids.tool, payload)
     }
 
     fn ids_payload(&self) -> serde_json::Map<String, Value> {
+        let ids = &self.ids;
         let mut m = serde_json::Map::new();
-        m.insert("project_id".into(), json!(self.project.id));
-        m.insert("tool".into(), json!(self.tool));
-        m.insert("conversation_id".into(), json!(self.conversation_id));
-        m.insert("correlation_id".into(), json!(self.correlation_id));
-        m.insert("tool_call_id".into(), json!(self.tool_call_id));
-        m.insert("decision_id".into(), json!(self.decision_id));
+        m.insert("project_id".into(), json!(ids.project_id));
+        m.insert("tool".into(), json!(ids.tool));
+        m.insert("conversation_id".into(), json!(ids.conversation_id));
+        m.insert("correlation_id".into(), json!(ids.correlation_id));
+        m.insert("tool_call_id".into(), json!(ids.tool_call_id));
+        m.insert("decision_id".into(), json!(self.decision_id()));
         m
+    }
+
+    /// Records the call's ids on its span, redacted unless generated here (only when a
+    /// subscriber enabled the span: nothing is computed otherwise).
+    fn record_span_ids(&self) {
+        if self.span.is_disabled() {
+            return;
+        }
+        let redactor = self.project.redactor();
+        let ids = &self.ids;
+        let supplied = |field: &str, value: &str| {
+            self.span.record(field, redactor.redact_str(value).as_ref());
+        };
+        supplied("project_id", ids.project_id.as_str());
+        supplied("tool", &ids.tool);
+        if let Some(c) = &ids.conversation_id {
+            supplied("conversation_id", c.as_str());
+        }
+        if ids.correlation_generated {
+            self.span
+                .record("correlation_id", ids.correlation_id.as_str());
+        } else {
+            supplied("correlation_id", &ids.correlation_id);
+        }
+        if ids.tool_call_generated {
+            self.span.record("tool_call_id", ids.tool_call_id.as_str());
+        } else {
+            supplied("tool_call_id", &ids.tool_call_id);
+        }
+    }
+
+    /// Records how the call ended on its span: `ok` or the error code, and the duration.
+    fn record_span_outcome(&self, outcome: &str, duration_ms: u64) {
+        self.span.record("outcome", outcome);
+        self.span.record("duration_ms", duration_ms);
     }
 
     /// Ends the call with `error` without an event (a conversation cancel: the conversation
     /// emits `conversation.tool.cancelled` with the cancel's correlation, SPEC §11.6).
     fn fail_quiet(&self, error: Error) -> ToolFailure {
+        let duration_ms = self.elapsed_ms();
+        self.record_span_outcome(error.code(), duration_ms);
         ToolFailure {
             project_id: self.project.id.to_string(),
-            tool: self.tool.clone(),
-            conversation_id: self.conversation_id.clone(),
-            correlation_id: self.correlation_id.clone(),
-            tool_call_id: self.tool_call_id.clone(),
-            decision_id: self.decision_id.clone(),
-            duration_ms: self.elapsed_ms(),
+            tool: self.ids.tool.clone(),
+            conversation_id: self.ids.conversation_id.clone(),
+            correlation_id: self.ids.correlation_id.clone(),
+            tool_call_id: self.ids.tool_call_id.clone(),
+            decision_id: self.decision_id().map(str::to_owned),
+            duration_ms,
             error,
         }
     }
@@ -144,12 +186,13 @@ impl CallCtx {
     /// Ends the call with `error`, emitting `conversation.tool.failed` (or `.cancelled`).
     fn fail(&self, error: Error) -> ToolFailure {
         let duration_ms = self.elapsed_ms();
+        self.record_span_outcome(error.code(), duration_ms);
         let mut p = self.ids_payload();
         p.insert("duration_ms".into(), json!(duration_ms));
         p.insert("reason".into(), json!(error.code()));
         p.insert("error".into(), json!(error.to_string()));
         p.insert("details".into(), error.details());
-        p.insert("source".into(), json!(self.source.as_str()));
+        p.insert("source".into(), json!(self.ids.source.as_str()));
         let name = if matches!(error, Error::Cancelled { .. }) {
             EventName::ToolCancelled
         } else {
@@ -158,11 +201,11 @@ impl CallCtx {
         self.project.emit(self.event(name, Value::Object(p)));
         ToolFailure {
             project_id: self.project.id.to_string(),
-            tool: self.tool.clone(),
-            conversation_id: self.conversation_id.clone(),
-            correlation_id: self.correlation_id.clone(),
-            tool_call_id: self.tool_call_id.clone(),
-            decision_id: self.decision_id.clone(),
+            tool: self.ids.tool.clone(),
+            conversation_id: self.ids.conversation_id.clone(),
+            correlation_id: self.ids.correlation_id.clone(),
+            tool_call_id: self.ids.tool_call_id.clone(),
+            decision_id: self.decision_id().map(str::to_owned),
             duration_ms,
             error,
         }
@@ -175,7 +218,19 @@ pub(crate) fn run_call(
     call: ToolCall,
     opts: ExecOpts,
 ) -> BoxFuture<'static, Result<ToolSuccess, ToolFailure>> {
-    Box::pin(run_inner(project, call, opts))
+    let span = tracing::info_span!(
+        "codeward.tool_call",
+        project_id = tracing::field::Empty,
+        conversation_id = tracing::field::Empty,
+        correlation_id = tracing::field::Empty,
+        tool_call_id = tracing::field::Empty,
+        tool = tracing::field::Empty,
+        kind = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    Box::pin(run_inner(project, call, opts, span.clone()).instrument(span))
 }
 
 /// The prepared call after steps 1–3 (and the policy input for 4–9).
@@ -190,42 +245,75 @@ struct Prepared {
     scratch_dir: PathBuf,
 }
 
+/// Step 2 for one id: the caller's (trimmed) id, or a generated one. Returns the id, whether it
+/// was generated, and the error when the caller's id was invalid (a generated one stands in).
+fn pick_id(
+    given: Option<&str>,
+    generate: fn() -> String,
+    check: fn(Option<&str>, fn() -> String) -> Result<String, Error>,
+) -> (String, bool, Option<Error>) {
+    let blank = given.is_none_or(|s| s.trim().is_empty());
+    match check(given, generate) {
+        Ok(id) => (id, blank, None),
+        Err(e) => (generate(), true, Some(e)),
+    }
+}
+
 /// Steps 1–3. Errors are returned with the context needed to report them.
 fn prepare(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
     offered_tools: Option<Vec<String>>,
-) -> Result<Prepared, (CallCtx, Error)> {
+    span: tracing::Span,
+) -> Result<Prepared, Box<(CallCtx, Error)>> {
     let ToolCall { name, args, meta } = call;
-    let correlation = normalize::call_id(meta.correlation_id.as_deref(), || {
-        CorrelationId::generate().to_string()
-    });
-    let tool_call = normalize::tool_call_id(meta.tool_call_id.as_deref(), || {
-        ToolCallId::generate().to_string()
+    let started = Instant::now();
+    let (correlation_id, correlation_generated, correlation_err) = pick_id(
+        meta.correlation_id.as_deref(),
+        || CorrelationId::generate().into(),
+        normalize::call_id,
+    );
+    let (tool_call_id, tool_call_generated, tool_call_err) = pick_id(
+        meta.tool_call_id.as_deref(),
+        || ToolCallId::generate().into(),
+        normalize::tool_call_id,
+    );
+    let envelope = Envelope::new(
+        &project.redactor(),
+        &name,
+        meta.conversation_id.as_ref(),
+        &correlation_id,
+        correlation_generated,
+    );
+    let ids = Arc::new(CallIdentity {
+        project_id: project.id.clone(),
+        envelope,
+        tool: name,
+        conversation_id: meta.conversation_id.clone(),
+        correlation_id,
+        correlation_generated,
+        tool_call_id,
+        tool_call_generated,
+        source: meta.source,
     });
     let mut ctx = CallCtx {
         project: project.clone(),
-        tool: name.clone(),
+        ids,
         kind: "unknown",
-        conversation_id: meta.conversation_id.clone(),
-        correlation_id: correlation
-            .clone()
-            .unwrap_or_else(|_| CorrelationId::generate().to_string()),
-        tool_call_id: tool_call
-            .clone()
-            .unwrap_or_else(|_| ToolCallId::generate().to_string()),
-        decision_id: None,
-        source: meta.source,
         run_mode: meta.run_mode.unwrap_or_default(),
-        started: Instant::now(),
+        record: None,
+        started,
+        span,
     };
+    ctx.record_span_ids();
     let opts = &project.options;
-    let args = match normalize::normalize(&name, args, opts.tool_max_args_bytes) {
+    let name = ctx.ids.tool.as_str();
+    let args = match normalize::normalize(name, args, opts.tool_max_args_bytes) {
         Ok(a) => a,
-        Err(e) => return Err((ctx, e)),
+        Err(e) => return Err(Box::new((ctx, e))),
     };
-    if let Err(e) = correlation.and(tool_call) {
-        return Err((ctx, e));
+    if let Some(e) = correlation_err.or(tool_call_err) {
+        return Err(Box::new((ctx, e)));
     }
     let conversation = match &meta.conversation_id {
         None => None,
@@ -235,31 +323,40 @@ fn prepare(
                 let e = Error::ConversationNotFound {
                     conversation_id: id.to_string(),
                 };
-                return Err((ctx, e));
+                return Err(Box::new((ctx, e)));
             }
         },
     };
     let catalog = project.catalog();
-    let Some(entry) = catalog.get(&name).cloned() else {
-        return Err((ctx, Error::UnknownTool { name }));
+    let Some(entry) = catalog.get(name).cloned() else {
+        let e = Error::UnknownTool {
+            name: name.to_owned(),
+        };
+        return Err(Box::new((ctx, e)));
     };
     ctx.kind = entry.kind();
+    ctx.span.record("kind", ctx.kind);
     ctx.run_mode = meta.run_mode.unwrap_or(match entry.spec.default_run_mode {
         codeward_tools::RunMode::Sync => RunMode::Sync,
         codeward_tools::RunMode::Async => RunMode::Async,
     });
     if entry.policy.is_none() {
         let e = invalid_tool(&catalog, &entry);
-        return Err((ctx, e));
+        return Err(Box::new((ctx, e)));
     }
     let timeout_ms = meta
         .timeout_ms
         .map_or(opts.tool_timeout_ms, |t| t.clamp(1, opts.tool_timeout_ms));
-    let scratch_dir = project.data_dir.join("tmp").join(&ctx.tool_call_id);
     let is_command = matches!(
         entry.exec,
         ToolExec::CommandRun | ToolExec::AssetCommand { .. }
     );
+    // Only commands use a scratch dir; other calls skip building the path.
+    let scratch_dir = if is_command {
+        project.data_dir.join("tmp").join(&ctx.ids.tool_call_id)
+    } else {
+        PathBuf::new()
+    };
     let input = DecideInput {
         source: meta.source,
         conversation_allow_tools: conversation.as_ref().and_then(|c| c.allow_tools.clone()),
@@ -299,6 +396,7 @@ async fn run_inner(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
     opts: ExecOpts,
+    span: tracing::Span,
 ) -> Result<ToolSuccess, ToolFailure> {
     let ExecOpts {
         detach_async,
@@ -307,40 +405,61 @@ async fn run_inner(
         on_started,
         no_queue,
     } = opts;
-    let mut p = match prepare(project, call, offered_tools) {
+    if project.telemetry.backlogged() {
+        // Telemetry is falling behind: give the pump and the telemetry actor the thread before
+        // this call adds three more events (a yield, not a wait: nothing here blocks).
+        tokio::task::yield_now().await;
+    }
+    let mut p = match prepare(project, call, offered_tools, span) {
         Ok(p) => p,
-        Err((ctx, e)) => return Err(ctx.fail(e)),
+        Err(failed) => {
+            let (ctx, e) = *failed;
+            return Err(ctx.fail(e));
+        }
     };
     // Steps 4–9.
     let policy = p.ctx.project.policy.current();
-    let decision = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
-    let ids = CallIdsRef {
-        conversation_id: p.ctx.conversation_id.as_ref(),
-        correlation_id: &p.ctx.correlation_id,
-        tool_call_id: &p.ctx.tool_call_id,
-        source: p.ctx.source,
-    };
-    let record = decide::record(&p.ctx.project, &decision, &ids);
-    p.ctx.decision_id = Some(record.decision_id);
-    if let Err(error) = decision.into_result() {
+    let evaluate = tracing::debug_span!(parent: &p.ctx.span, "policy.evaluate");
+    let decision = decide::evaluate_call(policy, &p.entry, &p.args, &p.input)
+        .instrument(evaluate)
+        .await;
+    p.ctx.span.record(
+        "decision",
+        if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        },
+    );
+    let (record, verdict) = decide::record(
+        &p.ctx.project,
+        decision,
+        &p.ctx.ids,
+        p.ctx.kind,
+        p.ctx.run_mode,
+    );
+    p.ctx.record = Some(record);
+    if let Err(error) = verdict {
         return Err(p.ctx.fail(Error::Policy { error }));
     }
     if detach_async && p.ctx.run_mode == RunMode::Async {
+        let ids = &p.ctx.ids;
         let placeholder = ToolSuccess {
             project_id: p.ctx.project.id.clone(),
-            tool: p.ctx.tool.clone(),
+            tool: ids.tool.clone(),
             kind: p.ctx.kind.to_owned(),
-            conversation_id: p.ctx.conversation_id.clone(),
-            correlation_id: p.ctx.correlation_id.clone(),
-            tool_call_id: p.ctx.tool_call_id.clone(),
-            decision_id: p.ctx.decision_id.clone().unwrap_or_default(),
+            conversation_id: ids.conversation_id.clone(),
+            correlation_id: ids.correlation_id.clone(),
+            tool_call_id: ids.tool_call_id.clone(),
+            decision_id: p.ctx.decision_id().unwrap_or_default().to_owned(),
             duration_ms: p.ctx.elapsed_ms(),
-            result: json!({ "status": "started", "tool_call_id": p.ctx.tool_call_id }),
+            result: json!({ "status": "started", "tool_call_id": ids.tool_call_id }),
             risk_flags: Vec::new(),
             sensitivity_findings_count: 0,
             sensitivity_finding_kinds: Vec::new(),
         };
-        tokio::spawn(execute(p, cancel, on_started, no_queue));
+        let span = p.ctx.span.clone();
+        tokio::spawn(execute(p, cancel, on_started, no_queue).instrument(span));
         return Ok(placeholder);
     }
     execute(p, cancel, on_started, no_queue).await
@@ -364,6 +483,7 @@ async fn execute(
         ..
     } = p;
     let project = ctx.project.clone();
+    let conversation_cancelled = external_cancel.clone();
     // Step 10: a slot (the bounded FIFO queue is inside the pool).
     let slot = if no_queue {
         project.executor.try_acquire()
@@ -391,16 +511,33 @@ async fn execute(
         },
     };
     // Step 12.
-    let conversation_cancelled = external_cancel.clone();
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    let token = project.stop.child_token();
-    project.emit(ctx.event(
-        EventName::ToolStarted,
-        json!({
-            "kind": ctx.kind, "args": *args, "run_mode": ctx.run_mode,
-            "source": ctx.source.as_str(), "tool_call_id": ctx.tool_call_id,
-        }),
-    ));
+    // The call's own token, fired by `guarded` on deadline, caller cancel or project stop (not
+    // a child of `project.stop`: that would lock the project token's node twice per call).
+    let token = CancellationToken::new();
+    // A caller that drops the call (an aborted conversation task, a dropped `run_tool` future)
+    // cancels it: the job runs inline, so the tool must hear about it.
+    let _cancel_on_drop = token.clone().drop_guard();
+    match &ctx.record {
+        Some(record) => {
+            let started = Arc::new(StartedPayload {
+                record: record.clone(),
+                args: args.clone(),
+            });
+            project.emit(
+                ctx.ids
+                    .event(EventName::ToolStarted, &ctx.ids.tool, started),
+            );
+        }
+        // Unreachable (steps 4–9 always leave a record); emit the eager form all the same.
+        None => project.emit(ctx.event(
+            EventName::ToolStarted,
+            json!({
+                "kind": ctx.kind, "args": *args, "run_mode": ctx.run_mode,
+                "source": ctx.ids.source.as_str(), "tool_call_id": ctx.ids.tool_call_id,
+            }),
+        )),
+    }
     if let Some(f) = on_started {
         f();
     }
@@ -409,31 +546,28 @@ async fn execute(
         entry: entry.clone(),
         catalog,
         args,
-        ids: CallIds {
-            project_id: project.id.to_string(),
-            conversation_id: ctx.conversation_id.as_ref().map(ToString::to_string),
-            correlation_id: ctx.correlation_id.clone(),
-            tool_call_id: ctx.tool_call_id.clone(),
-        },
-        conversation_id: ctx.conversation_id.clone(),
+        call: ctx.ids.clone(),
         cancel: token.clone(),
         deadline,
         timeout_ms,
-        source: ctx.source,
         scratch_dir,
     };
+    let stop = project.stop.clone();
+    let execute_span = tracing::debug_span!(parent: &ctx.span, "tool.execute", timeout_ms);
     let outcome = slot
         .run(move || async move {
             let _quota = quota;
             guarded(
                 invoke::invoke(inv),
                 token,
+                stop,
                 external_cancel,
                 deadline,
                 timeout_ms,
             )
             .await
         })
+        .instrument(execute_span)
         .await;
     let outcome = match outcome {
         Ok(r) => r,
@@ -452,7 +586,7 @@ async fn execute(
             if let Error::Timeout { timeout_ms } = failed.error {
                 project.emit(ctx.event(
                     EventName::ToolTimeout,
-                    json!({ "timeout_ms": timeout_ms, "tool_call_id": ctx.tool_call_id }),
+                    json!({ "timeout_ms": timeout_ms, "tool_call_id": ctx.ids.tool_call_id }),
                 ));
             }
             terminated_event(&ctx, failed.terminated, reason);
@@ -474,17 +608,18 @@ fn terminated_event(ctx: &CallCtx, count: u32, reason: &str) {
         ctx.project.emit(ctx.event(
             EventName::ToolChildProcessesTerminated,
             json!({ "reason": reason, "terminated_process_count": count,
-                    "tool_call_id": ctx.tool_call_id }),
+                    "tool_call_id": ctx.ids.tool_call_id }),
         ));
     }
 }
 
-/// Runs the tool honouring the deadline and cancellation: when either fires, the token is
-/// cancelled and the tool gets [`CLEANUP_GRACE`] to clean up; a timed-out call reports
-/// `timeout` even if the tool saw the cancellation first.
+/// Runs the tool honouring the deadline and cancellation (the caller's token, the project's
+/// stop): when either fires, the call's token is cancelled and the tool gets [`CLEANUP_GRACE`]
+/// to clean up; a timed-out call reports `timeout` even if the tool saw the cancellation first.
 async fn guarded(
     fut: impl std::future::Future<Output = Result<Invoked, Failed>>,
     token: CancellationToken,
+    stop: CancellationToken,
     external: Option<CancellationToken>,
     deadline: Instant,
     timeout_ms: u64,
@@ -496,9 +631,13 @@ async fn guarded(
             None => std::future::pending().await,
         }
     };
+    // Biased, the tool first: a call that finishes on its first poll never registers a timer
+    // or a cancellation waiter.
     let timed_out = tokio::select! {
+        biased;
         r = &mut fut => return r,
         () = token.cancelled() => false,
+        () = stop.cancelled() => false,
         () = external => false,
         () = tokio::time::sleep_until(deadline) => true,
     };
@@ -537,6 +676,10 @@ async fn guarded(
 }
 
 /// Steps 13–15.
+#[expect(
+    clippy::result_large_err,
+    reason = "ToolFailure is the public reply, returned by value along the whole path"
+)]
 fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
     let project = &ctx.project;
     let opts = &project.options;
@@ -578,7 +721,7 @@ fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
         project.emit(ctx.event(
             EventName::SensitiveArtifactDetected,
             json!({ "finding_count": findings.len(), "finding_kinds": kinds,
-                    "finding_paths": paths, "tool_call_id": ctx.tool_call_id }),
+                    "finding_paths": paths, "tool_call_id": ctx.ids.tool_call_id }),
         ));
         vec!["sensitive_artifact_detected".to_owned()]
     };
@@ -586,35 +729,53 @@ fn finish(ctx: &CallCtx, invoked: Invoked) -> Result<ToolSuccess, ToolFailure> {
         result = redactor.redact(&result);
     }
     // Step 15.
+    let ids = &ctx.ids;
     let success = ToolSuccess {
         project_id: project.id.clone(),
-        tool: ctx.tool.clone(),
+        tool: ids.tool.clone(),
         kind: ctx.kind.to_owned(),
-        conversation_id: ctx.conversation_id.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        tool_call_id: ctx.tool_call_id.clone(),
-        decision_id: ctx.decision_id.clone().unwrap_or_default(),
+        conversation_id: ids.conversation_id.clone(),
+        correlation_id: ids.correlation_id.clone(),
+        tool_call_id: ids.tool_call_id.clone(),
+        decision_id: ctx.decision_id().unwrap_or_default().to_owned(),
         duration_ms: ctx.elapsed_ms(),
         result,
         risk_flags,
         sensitivity_findings_count: u32::try_from(findings.len()).unwrap_or(u32::MAX),
         sensitivity_finding_kinds: kinds,
     };
-    let mut p = ctx.ids_payload();
-    p.insert("kind".into(), json!(success.kind));
-    p.insert("duration_ms".into(), json!(success.duration_ms));
-    p.insert("risk_flags".into(), json!(success.risk_flags));
-    p.insert(
-        "sensitivity_findings_count".into(),
-        json!(success.sensitivity_findings_count),
-    );
-    p.insert(
-        "sensitivity_finding_kinds".into(),
-        json!(success.sensitivity_finding_kinds),
-    );
-    p.insert("output_bytes".into(), json!(output_bytes));
-    p.insert("source".into(), json!(ctx.source.as_str()));
-    project.emit(ctx.event(EventName::ToolCompleted, Value::Object(p)));
+    ctx.record_span_outcome("ok", success.duration_ms);
+    let completion = Completion {
+        duration_ms: success.duration_ms,
+        output_bytes,
+        risk_flags: success.risk_flags.clone(),
+        findings_count: success.sensitivity_findings_count,
+        finding_kinds: success.sensitivity_finding_kinds.clone(),
+    };
+    match &ctx.record {
+        Some(record) if record.completion.set(completion).is_ok() => {
+            let payload: Arc<dyn codeward_actors::telemetry::LazyPayload> = record.clone();
+            project.emit(ids.event(EventName::ToolCompleted, &ids.tool, payload));
+        }
+        // No record (unreachable after steps 4–9) or completed twice: the eager form.
+        _ => {
+            let mut p = ctx.ids_payload();
+            p.insert("kind".into(), json!(success.kind));
+            p.insert("duration_ms".into(), json!(success.duration_ms));
+            p.insert("risk_flags".into(), json!(success.risk_flags));
+            p.insert(
+                "sensitivity_findings_count".into(),
+                json!(success.sensitivity_findings_count),
+            );
+            p.insert(
+                "sensitivity_finding_kinds".into(),
+                json!(success.sensitivity_finding_kinds),
+            );
+            p.insert("output_bytes".into(), json!(output_bytes));
+            p.insert("source".into(), json!(ids.source.as_str()));
+            project.emit(ctx.event(EventName::ToolCompleted, Value::Object(p)));
+        }
+    }
     Ok(success)
 }
 
@@ -657,29 +818,9 @@ pub(crate) async fn explain(
     project: Arc<ProjectRuntime>,
     call: ToolCall,
 ) -> Result<PolicyDecision, Error> {
-    let p = prepare(project, call, None).map_err(|(_, e)| e)?;
+    let p = prepare(project, call, None, tracing::Span::none()).map_err(|failed| failed.1)?;
     let policy = p.ctx.project.policy.current();
     let d = decide::evaluate_call(policy, &p.entry, &p.args, &p.input).await;
-    let ids = CallIdsRef {
-        conversation_id: p.ctx.conversation_id.as_ref(),
-        correlation_id: &p.ctx.correlation_id,
-        tool_call_id: &p.ctx.tool_call_id,
-        source: p.ctx.source,
-    };
-    Ok(decide::describe(&p.ctx.project, &d, &ids))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn artifacts_are_checked_in_encounter_order() {
-        let v = json!({"a": {"artifacts": ["x", "y".repeat(50)]}, "b": [{"artifacts": ["z"]}]});
-        match check_artifacts(&v, 10) {
-            Some(Error::ArtifactTooLarge { index, .. }) => assert_eq!(index, 1),
-            other => panic!("{other:?}"),
-        }
-        assert!(check_artifacts(&v, 1000).is_none());
-    }
+    let record = decide::describe(&p.ctx.project, d, &p.ctx.ids, p.ctx.kind, p.ctx.run_mode);
+    Ok(record.policy_decision())
 }

@@ -1,5 +1,5 @@
 //! `ExecutorPool`: the cloneable handle to a project's executor — slots (permit + worker), the
-//! bounded FIFO wait queue, and running a job on the slot's worker.
+//! bounded FIFO wait queue, and running a job on a slot under its worker's liveness token.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::actor::Worker;
-use super::msg::{Job, WorkerMsg};
+use super::actor::{SlotCell, Worker};
+use super::msg::WorkerMsg;
 use crate::supervision::{
-    ChildRegistry, ChildSpec, Handle, Intensity, RestartPolicy, Supervisor, SupervisorConfig,
-    SupervisorObserver,
+    ChildRegistry, ChildSpec, DEFAULT_RETRY_WAIT, Handle, Intensity, RestartPolicy, Supervisor,
+    SupervisorConfig, SupervisorObserver,
 };
 
 /// Sizing of one executor.
@@ -59,13 +59,14 @@ pub enum ExecError {
         /// How long the caller waited in the queue.
         queued_ms: u64,
     },
-    /// The job panicked; its worker is restarted.
+    /// The job panicked; the worker of its slot is restarted.
     #[error("tool panicked: {message}")]
     Panicked {
         /// The panic payload, when it was a string.
         message: String,
     },
-    /// The worker died (or restarted) with the job in flight, or could not be reached.
+    /// The slot's worker died (killed, stopped, escalation) with the job in flight, or no worker
+    /// was live on the slot within the retry wait.
     #[error("executor worker was interrupted")]
     Interrupted,
 }
@@ -90,7 +91,9 @@ struct PoolInner {
     free: Mutex<Vec<usize>>,
     waiting: AtomicUsize,
     in_flight: AtomicUsize,
+    // One per slot, same index: the worker's handle and the liveness it publishes.
     workers: Vec<Handle<WorkerMsg>>,
+    cells: Vec<Arc<SlotCell>>,
 }
 
 impl PoolInner {
@@ -171,15 +174,23 @@ impl ExecutorPool {
             .iter()
             .map(|n| registry.handle::<WorkerMsg>(n))
             .collect();
+        let cells: Vec<Arc<SlotCell>> = names.iter().map(|_| Arc::new(SlotCell::new())).collect();
         let mut sup = SupervisorConfig::new(config.name.clone()).with_intensity(config.intensity);
         if let Some(observer) = observer {
             sup = sup.with_observer(observer);
         }
+        let spec_cells = cells.clone();
         let spec =
             Supervisor::child_spec(sup, RestartPolicy::Permanent, registry.clone(), move || {
                 names
                     .iter()
-                    .map(|n| ChildSpec::actor(n.clone(), RestartPolicy::Permanent, || (Worker, ())))
+                    .zip(&spec_cells)
+                    .map(|(n, cell)| {
+                        let cell = cell.clone();
+                        ChildSpec::actor(n.clone(), RestartPolicy::Permanent, move || {
+                            (Worker, cell.clone())
+                        })
+                    })
                     .collect()
             });
         let pool = Self {
@@ -189,6 +200,7 @@ impl ExecutorPool {
                 waiting: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 workers,
+                cells,
                 config,
             }),
         };
@@ -274,9 +286,8 @@ impl ExecutorPool {
     /// [`acquire`](Self::acquire) then [`Slot::run`].
     pub async fn run<T, F, Fut>(&self, job: F) -> Result<T, ExecError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
     {
         self.acquire().await?.run(job).await
     }
@@ -288,48 +299,58 @@ impl Slot {
         self.queued_ms
     }
 
-    /// Runs `job` on this slot's worker and waits for its result. The slot is released when the
-    /// job has finished (or its worker died), not before: cleanup inside the job (killing a
+    /// Runs `job` while holding this slot and returns its result. The job runs in the calling
+    /// task (no mailbox hop) under the liveness token of the slot's worker: if that worker dies
+    /// meanwhile (killed, stopped, escalation) the job is dropped and the caller gets
+    /// [`ExecError::Interrupted`]. When no worker is live on the slot (restarting) the call
+    /// waits for one up to the handle retry wait (1 s), then is interrupted. A panicking job
+    /// is caught ([`ExecError::Panicked`]) and the worker is crashed on purpose, so its
+    /// supervisor restarts it and counts the restart toward its intensity. The slot is released
+    /// when the job has finished or was dropped, not before: cleanup inside the job (killing a
     /// process tree) still holds the slot.
     pub async fn run<T, F, Fut>(self, job: F) -> Result<T, ExecError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
     {
+        // The mailbox hop used to be a yield point; keep callers that loop on instant tools
+        // yielding (every coop budget's worth of calls) so the telemetry pump and other tasks
+        // on the worker thread keep running.
+        tokio::task::consume_budget().await;
         let pool = self.guard.pool.clone();
-        let worker = pool.workers.get(self.guard.index).cloned();
-        let Some(worker) = worker else {
+        let index = self.guard.index;
+        let Some(cell) = pool.cells.get(index) else {
             return Err(ExecError::Interrupted);
         };
-        let (tx, rx) = oneshot::channel::<Result<T, ExecError>>();
-        pool.in_flight.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight(pool.clone());
-        let guard = self.guard;
-        let job: Job = Box::new(move || {
-            Box::pin(async move {
-                let _slot = guard;
-                let _in_flight = in_flight;
-                match AssertUnwindSafe(job()).catch_unwind().await {
-                    Ok(value) => {
-                        let _ = tx.send(Ok(value));
-                        Ok(())
-                    }
-                    Err(payload) => {
-                        let message = panic_message(payload.as_ref());
-                        let _ = tx.send(Err(ExecError::Panicked {
-                            message: message.clone(),
-                        }));
-                        Err(message)
-                    }
-                }
-            })
-        });
-        // An undeliverable job is dropped here, which releases the slot and closes `rx`.
-        if worker.send(WorkerMsg::Run(job)).await.is_err() {
+        let Some(live) = cell.live_within(DEFAULT_RETRY_WAIT).await else {
             return Err(ExecError::Interrupted);
+        };
+        pool.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(pool.clone());
+        let outcome = {
+            let job = AssertUnwindSafe(async move { job().await }).catch_unwind();
+            tokio::select! {
+                biased;
+                r = job => Some(r),
+                () = live.cancelled() => None,
+            }
+        };
+        match outcome {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(payload)) => {
+                // Retire this worker incarnation before the slot is released (so the next job
+                // waits for the restarted worker instead of being interrupted by this crash),
+                // then crash it so the restart is supervised and counted.
+                live.cancel();
+                if let Some(worker) = pool.workers.get(index) {
+                    let _ = worker.try_cast(WorkerMsg::Crash);
+                }
+                Err(ExecError::Panicked {
+                    message: panic_message(payload.as_ref()),
+                })
+            }
+            None => Err(ExecError::Interrupted),
         }
-        rx.await.unwrap_or(Err(ExecError::Interrupted))
     }
 }
 
@@ -345,17 +366,24 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl ExecutorPool {
-    /// Failure injection (tests, runbook): crashes worker `index` — when it is idle by a
-    /// panic in its handler, when it is busy by killing it mid-job (the job is dropped and its
-    /// caller gets `interrupted`).
+    /// Failure injection (tests, runbook): crashes worker `index` — when its slot is free by a
+    /// failing handler, when a job holds its slot by killing it (the job is dropped and its
+    /// caller gets `interrupted`). Returns whether a live worker was there.
     pub fn crash_worker(&self, index: usize) -> bool {
         let Some(worker) = self.inner.workers.get(index) else {
             return false;
         };
-        if self.in_flight() > 0 {
+        let busy = !self.inner.free().contains(&index);
+        if busy {
             worker.kill()
         } else {
             worker.try_cast(WorkerMsg::Crash).is_ok()
         }
+    }
+
+    /// Generation of worker `index`'s current incarnation (0 = never started): tests and the
+    /// runbook watch it to see a restart.
+    pub fn worker_generation(&self, index: usize) -> Option<u64> {
+        self.inner.workers.get(index).map(Handle::generation)
     }
 }

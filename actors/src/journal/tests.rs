@@ -67,7 +67,7 @@ pub(crate) fn recorded(
         conversation_id: conversation.cloned(),
         correlation_id: None,
         tool: Some("fs.read".into()),
-        payload: json!({ "seq": seq, "ok": true }),
+        payload: json!({ "seq": seq, "ok": true }).into(),
     }
 }
 
@@ -434,7 +434,7 @@ async fn events_are_batched_flushed_and_queried() {
 
     // The same seq again: first write wins, counted.
     let mut again = events[0].clone();
-    again.payload = json!({ "changed": true });
+    again.payload = json!({ "changed": true }).into();
     journal.append_events(vec![again]);
     journal.flush_events().await.unwrap();
     assert_eq!(journal.counters().events_duplicate, 1);

@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::event::{DEFAULT_CRITICAL_EVENTS, RecordedEvent, Severity};
+use super::event::{DEFAULT_CRITICAL_EVENTS, EventName, RecordedEvent, Severity};
 use crate::ids::{AlertId, ConversationId, CorrelationId, ProjectId};
 
 /// One alert.
@@ -250,6 +250,8 @@ impl AlertStats {
 pub struct AlertRouter {
     tx: mpsc::Sender<Alert>,
     config: Arc<AlertConfig>,
+    // `config.severity_of` per catalogue event (by `EventName::index`), computed once.
+    severities: Arc<[Option<Severity>]>,
     stats: Arc<AlertStats>,
 }
 
@@ -299,7 +301,16 @@ impl AlertRouter {
         }
         let (tx, rx) = mpsc::channel(config.router_queue.max(1));
         tokio::spawn(router_task(rx, workers, config.clone(), stats.clone()));
-        Ok(Self { tx, config, stats })
+        let severities = EventName::ALL
+            .iter()
+            .map(|e| config.severity_of(e.as_str()))
+            .collect();
+        Ok(Self {
+            tx,
+            config,
+            severities,
+            stats,
+        })
     }
 
     /// The statistics.
@@ -312,10 +323,19 @@ impl AlertRouter {
         &self.config
     }
 
+    /// Whether `event` is an escalation event (so [`consider`](Self::consider) would alert).
+    pub fn wants(&self, event: EventName) -> bool {
+        self.severities
+            .get(event.index())
+            .copied()
+            .flatten()
+            .is_some()
+    }
+
     /// Turns a recorded (already redacted) event into an alert if it is an escalation event and
     /// submits it. Returns whether an alert was submitted.
     pub fn consider(&self, ev: &RecordedEvent) -> bool {
-        let Some(severity) = self.config.severity_of(ev.event.as_str()) else {
+        let Some(severity) = self.severities.get(ev.event.index()).copied().flatten() else {
             return false;
         };
         self.submit(Alert {
@@ -326,7 +346,7 @@ impl AlertRouter {
             conversation_id: ev.conversation_id.clone(),
             correlation_id: ev.correlation_id.clone(),
             at_ms: ev.at_ms,
-            payload: ev.payload.clone(),
+            payload: ev.payload.json().clone(),
             suppressed_count: 0,
         })
     }
@@ -464,7 +484,8 @@ async fn sink_task(
             continue;
         }
         recent.push_back(now);
-        let delivery = AssertUnwindSafe(sink.deliver(&alert)).catch_unwind();
+        // `deliver` itself may panic before returning its future: catch both.
+        let delivery = AssertUnwindSafe(async { sink.deliver(&alert).await }).catch_unwind();
         let outcome = match tokio::time::timeout(timeout, delivery).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e),

@@ -3,10 +3,12 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::payload::{EventPayload, LazyPayload, Payload};
 use crate::ids::{ConversationId, CorrelationId, ProjectId};
 
 /// Severity, ordered `Debug < Info < Warning < Error < Critical`. Alerts use `Warning` and
@@ -37,6 +39,14 @@ macro_rules! catalogue {
         impl EventName {
             /// All events, catalogue order.
             pub const ALL: &'static [EventName] = &[$(EventName::$variant,)*];
+
+            /// How many events the catalogue has.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The position in [`EventName::ALL`] (dense, `< COUNT`): tables keyed by event.
+            pub fn index(self) -> usize {
+                self as usize
+            }
 
             /// The stable dotted name.
             pub fn as_str(self) -> &'static str {
@@ -211,7 +221,7 @@ impl<'de> Deserialize<'de> for EventName {
 }
 
 /// What a caller emits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetryEvent {
     /// Which event.
     pub event: EventName,
@@ -222,19 +232,40 @@ pub struct TelemetryEvent {
     /// Tool name, for call events.
     pub tool: Option<String>,
     /// Event-specific payload (redacted by the store before it is kept or routed).
-    pub payload: Value,
+    pub payload: EventPayload,
+    /// The emitter already redacted `conversation_id`, `correlation_id` and `tool` (or
+    /// generated them), so the store skips that step. Default `false`: the store redacts them.
+    pub ids_redacted: bool,
 }
 
 impl TelemetryEvent {
-    /// An event with a payload and no ids.
+    /// An event with a JSON payload and no ids.
     pub fn new(event: EventName, payload: Value) -> Self {
+        Self::with_payload(event, EventPayload::Json(payload))
+    }
+
+    /// An event with a lazy payload (rendered and redacted only when its JSON is needed) and
+    /// no ids.
+    pub fn lazy(event: EventName, source: Arc<dyn LazyPayload>) -> Self {
+        Self::with_payload(event, EventPayload::Lazy(source))
+    }
+
+    fn with_payload(event: EventName, payload: EventPayload) -> Self {
         Self {
             event,
             conversation_id: None,
             correlation_id: None,
             tool: None,
             payload,
+            ids_redacted: false,
         }
+    }
+
+    /// Marks `conversation_id`, `correlation_id` and `tool` as already redacted by the emitter
+    /// (see [`TelemetryEvent::ids_redacted`]).
+    pub fn with_ids_redacted(mut self) -> Self {
+        self.ids_redacted = true;
+        self
     }
 
     /// With a conversation id.
@@ -273,17 +304,22 @@ pub struct RecordedEvent {
     pub correlation_id: Option<CorrelationId>,
     /// Tool.
     pub tool: Option<String>,
-    /// Redacted payload.
-    pub payload: Value,
+    /// Redacted payload (derefs to its JSON; a lazy one is rendered on first use).
+    pub payload: Payload,
 }
 
 impl RecordedEvent {
     /// Whether this is an error event (§8.3).
     pub fn is_error(&self) -> bool {
-        self.event.is_error_name()
-            || self.event == EventName::JournalIntegrityFailed
-            || self.payload.get("error").is_some()
+        is_error_event(self.event, &self.payload)
     }
+}
+
+/// The §8.3 error rule for an event and its recorded payload.
+pub(crate) fn is_error_event(event: EventName, payload: &Payload) -> bool {
+    event.is_error_name()
+        || event == EventName::JournalIntegrityFailed
+        || payload.has_ring_key("error")
 }
 
 #[cfg(test)]
@@ -296,6 +332,9 @@ mod tests {
             assert_eq!(e.as_str().parse::<EventName>().unwrap(), *e);
         }
         assert_eq!(EventName::ALL.len(), 45);
+        for (i, e) in EventName::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i);
+        }
         assert!(EventName::ToolTimeout.is_error_name());
         assert!(EventName::ProjectAssetsReloadFailed.is_error_name());
         assert!(EventName::ActorRestarted.is_error_name());

@@ -10,12 +10,41 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::event::{EventName, RecordedEvent, TelemetryEvent};
+use super::event::{EventName, RecordedEvent, TelemetryEvent, is_error_event};
+use super::payload::{EventPayload, Payload};
 use crate::ids::{ConversationId, CorrelationId, ProjectId};
 
 /// The redaction step, applied to every payload before it is stored or routed. The runtime plugs
 /// in `codeward_policies::secrets::redact`.
 pub type Redactor = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
+/// Redacts an event's envelope (§5.9 covers rings and persisted telemetry too): a tool name or
+/// correlation id that held a secret keeps its redacted form; a conversation id cannot hold
+/// `[REDACTED]` (not in its alphabet) and is dropped from the envelope instead.
+fn redact_ids(
+    redact: &Redactor,
+    conversation_id: &mut Option<ConversationId>,
+    correlation_id: &mut Option<CorrelationId>,
+    tool: &mut Option<String>,
+) {
+    let redacted = |s: &str| match redact(&Value::String(s.to_owned())) {
+        Value::String(r) if r == s => None,
+        Value::String(r) => Some(r),
+        other => Some(other.to_string()),
+    };
+    if conversation_id
+        .as_ref()
+        .is_some_and(|c| redacted(c.as_str()).is_some())
+    {
+        *conversation_id = None;
+    }
+    if let Some(r) = correlation_id.as_ref().and_then(|c| redacted(c.as_str())) {
+        *correlation_id = CorrelationId::parse(&r).ok();
+    }
+    if let Some(r) = tool.as_deref().and_then(redacted) {
+        *tool = Some(r);
+    }
+}
 
 /// A redactor that keeps values as they are (tests and tools that redact upstream).
 pub fn no_redaction() -> Redactor {
@@ -104,7 +133,12 @@ impl<T: Clone> Ring<T> {
 
     /// Entries, newest first.
     pub fn newest_first(&self) -> Vec<T> {
-        self.items.iter().rev().cloned().collect()
+        self.iter_newest_first().cloned().collect()
+    }
+
+    /// Entries, newest first, borrowed.
+    pub fn iter_newest_first(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().rev()
     }
 
     /// Entries held.
@@ -201,6 +235,30 @@ pub struct TelemetrySnapshot {
     pub health: Health,
 }
 
+/// An event on its way into the store (the fields of a [`RecordedEvent`] but its seq and
+/// project).
+struct Incoming {
+    event: EventName,
+    at_ms: i64,
+    conversation_id: Option<ConversationId>,
+    correlation_id: Option<CorrelationId>,
+    tool: Option<String>,
+    payload: Payload,
+}
+
+/// What recording one event produced (see [`TelemetryStore::record_kept`]).
+#[derive(Debug)]
+pub struct Stored {
+    /// Its telemetry seq.
+    pub seq: u64,
+    /// Which event.
+    pub event: EventName,
+    /// Whether it is an error event (§8.3).
+    pub is_error: bool,
+    /// The record, when it was asked for.
+    pub record: Option<RecordedEvent>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct TimeoutTrack {
     // INVARIANT: ascending instants, pruned to the window at every timeout.
@@ -215,11 +273,13 @@ pub struct TelemetryStore {
     limits: TelemetryLimits,
     seq: u64,
     total_events: u64,
-    event_counts: BTreeMap<String, u64>,
+    // INVARIANT: one slot per catalogue event, indexed by `EventName::index`.
+    event_counts: Vec<u64>,
     counters: BTreeMap<String, u64>,
     recent_events: Ring<RingEntry>,
     recent_errors: Ring<RingEntry>,
-    recent_decisions: Ring<Value>,
+    // Decision records as recorded (lazy ones render on snapshot).
+    recent_decisions: Ring<Payload>,
     error_instants: VecDeque<Instant>,
     last_error_at_ms: Option<i64>,
     failing: BTreeMap<String, String>,
@@ -234,7 +294,7 @@ impl TelemetryStore {
             limits,
             seq: start_seq,
             total_events: 0,
-            event_counts: BTreeMap::new(),
+            event_counts: vec![0; EventName::COUNT],
             counters: COUNTER_NAMES.iter().map(|n| ((*n).to_owned(), 0)).collect(),
             recent_events: Ring::new(limits.recent_events),
             recent_errors: Ring::new(limits.recent_errors),
@@ -246,6 +306,11 @@ impl TelemetryStore {
         }
     }
 
+    /// The project.
+    pub fn project_id(&self) -> &ProjectId {
+        &self.project_id
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> TelemetryLimits {
         self.limits
@@ -253,12 +318,22 @@ impl TelemetryStore {
 
     /// Adds `n` to a named counter.
     pub fn add_counter(&mut self, name: &str, n: u64) {
-        *self.counters.entry(name.to_owned()).or_default() += n;
+        match self.counters.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                self.counters.insert(name.to_owned(), n);
+            }
+        }
     }
 
     /// Sets a named counter (for counters kept elsewhere, e.g. alert statistics).
     pub fn set_counter(&mut self, name: &str, value: u64) {
-        self.counters.insert(name.to_owned(), value);
+        match self.counters.get_mut(name) {
+            Some(c) => *c = value,
+            None => {
+                self.counters.insert(name.to_owned(), value);
+            }
+        }
     }
 
     /// Marks a component failing (or recovered with `None`).
@@ -283,14 +358,60 @@ impl TelemetryStore {
         now: Instant,
         at_ms: i64,
     ) -> Vec<RecordedEvent> {
-        let mut payload = redact(&ev.payload);
+        let mut out = Vec::with_capacity(1);
+        self.record_into(ev, redact, now, at_ms, &mut out);
+        out
+    }
+
+    /// [`record`](Self::record), appending to `out` (one buffer for a whole batch).
+    ///
+    /// A JSON payload is redacted here; a lazy one is bundled with `redact` and rendered through
+    /// it when something reads it (see [`Payload`]).
+    pub fn record_into(
+        &mut self,
+        ev: TelemetryEvent,
+        redact: &Redactor,
+        now: Instant,
+        at_ms: i64,
+        out: &mut Vec<RecordedEvent>,
+    ) {
+        let mut stored = Vec::with_capacity(1);
+        self.record_kept(ev, redact, now, at_ms, &|_| true, &mut stored);
+        out.extend(stored.into_iter().filter_map(|s| s.record));
+    }
+
+    /// Records one event (and what it derives) like [`record`](Self::record), but builds the
+    /// [`RecordedEvent`] only for events `keep` asks for (the ones an observer or the alert
+    /// router will read): the others cost no copies of their ids, which move straight into the
+    /// ring entry. Appends one [`Stored`] per recorded event to `out`.
+    pub fn record_kept(
+        &mut self,
+        ev: TelemetryEvent,
+        redact: &Redactor,
+        now: Instant,
+        at_ms: i64,
+        keep: &dyn Fn(EventName) -> bool,
+        out: &mut Vec<Stored>,
+    ) {
+        let TelemetryEvent {
+            event,
+            mut conversation_id,
+            mut correlation_id,
+            mut tool,
+            payload,
+            ids_redacted,
+        } = ev;
+        if !ids_redacted {
+            redact_ids(redact, &mut conversation_id, &mut correlation_id, &mut tool);
+        }
+        let mut payload = match payload {
+            EventPayload::Json(v) => Payload::from(redact(&v)),
+            EventPayload::Lazy(source) => Payload::lazy(source, event, redact.clone()),
+        };
         let mut derived = None;
-        if ev.event == EventName::ToolTimeout {
-            let tool = ev.tool.clone().unwrap_or_default();
-            let (count, fire) = self.note_timeout(&tool, now);
-            if let Some(obj) = payload.as_object_mut() {
-                obj.insert("timeout_count".into(), json!(count));
-            }
+        if event == EventName::ToolTimeout {
+            let (count, fire) = self.note_timeout(tool.as_deref().unwrap_or_default(), now);
+            payload.insert("timeout_count", json!(count));
             if fire {
                 let mut d = TelemetryEvent::new(
                     EventName::RepeatedTimeoutFailures,
@@ -300,79 +421,111 @@ impl TelemetryStore {
                         "window_ms": self.limits.timeout_alert_window_ms,
                     }),
                 );
-                d.tool = ev.tool.clone();
-                d.conversation_id = ev.conversation_id.clone();
-                d.correlation_id = ev.correlation_id.clone();
-                derived = Some(d);
+                d.tool.clone_from(&tool);
+                d.conversation_id.clone_from(&conversation_id);
+                d.correlation_id.clone_from(&correlation_id);
+                derived = Some(d.with_ids_redacted());
             }
         }
-        let mut out = vec![self.store(ev, payload, now, at_ms)];
-        if let Some(d) = derived {
-            let payload = redact(&d.payload);
-            out.push(self.store(d, payload, now, at_ms));
-        }
-        out
-    }
-
-    fn store(
-        &mut self,
-        ev: TelemetryEvent,
-        payload: Value,
-        now: Instant,
-        at_ms: i64,
-    ) -> RecordedEvent {
-        // INVARIANT: the telemetry seq strictly increases.
-        self.seq += 1;
-        let rec = RecordedEvent {
-            seq: self.seq,
-            event: ev.event,
+        let incoming = Incoming {
+            event,
             at_ms,
-            project_id: self.project_id.clone(),
-            conversation_id: ev.conversation_id,
-            correlation_id: ev.correlation_id,
-            tool: ev.tool,
+            conversation_id,
+            correlation_id,
+            tool,
             payload,
         };
+        out.push(self.store(incoming, now, keep(event)));
+        if let Some(d) = derived {
+            self.record_kept(d, redact, now, at_ms, keep, out);
+        }
+    }
+
+    fn store(&mut self, ev: Incoming, now: Instant, keep: bool) -> Stored {
+        // INVARIANT: the telemetry seq strictly increases.
+        self.seq += 1;
+        let seq = self.seq;
         self.total_events += 1;
-        *self
-            .event_counts
-            .entry(rec.event.as_str().to_owned())
-            .or_default() += 1;
-        self.count(&rec);
-        let entry = RingEntry {
-            seq: rec.seq,
-            event: rec.event,
+        if let Some(c) = self.event_counts.get_mut(ev.event.index()) {
+            *c += 1;
+        }
+        self.count(ev.event, &ev.payload);
+        let is_error = is_error_event(ev.event, &ev.payload);
+        let reason = ev
+            .payload
+            .ring_field("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let error = ev.payload.ring_field("error").map(|e| match e {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let Incoming {
+            event,
             at_ms,
-            conversation_id: rec.conversation_id.clone(),
-            correlation_id: rec.correlation_id.clone(),
-            tool: rec.tool.clone(),
-            reason: rec
-                .payload
-                .get("reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            error: rec.payload.get("error").map(|e| match e {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }),
+            conversation_id,
+            correlation_id,
+            tool,
+            payload,
+        } = ev;
+        let decision = matches!(event, EventName::PolicyAllowed | EventName::PolicyDenied);
+        let (entry, record) = if keep {
+            let entry = RingEntry {
+                seq,
+                event,
+                at_ms,
+                conversation_id: conversation_id.clone(),
+                correlation_id: correlation_id.clone(),
+                tool: tool.clone(),
+                reason,
+                error,
+            };
+            if decision {
+                self.recent_decisions.push(payload.clone());
+            }
+            let record = RecordedEvent {
+                seq,
+                event,
+                at_ms,
+                project_id: self.project_id.clone(),
+                conversation_id,
+                correlation_id,
+                tool,
+                payload,
+            };
+            (entry, Some(record))
+        } else {
+            if decision {
+                self.recent_decisions.push(payload);
+            }
+            let entry = RingEntry {
+                seq,
+                event,
+                at_ms,
+                conversation_id,
+                correlation_id,
+                tool,
+                reason,
+                error,
+            };
+            (entry, None)
         };
-        if rec.is_error() {
+        if is_error {
             self.recent_errors.push(entry.clone());
             self.error_instants.push_back(now);
             self.last_error_at_ms = Some(at_ms);
         }
         self.recent_events.push(entry);
-        if matches!(
-            rec.event,
-            EventName::PolicyAllowed | EventName::PolicyDenied
-        ) {
-            self.recent_decisions.push(rec.payload.clone());
+        Stored {
+            seq,
+            event,
+            is_error,
+            record,
         }
-        rec
     }
 
-    fn count(&mut self, rec: &RecordedEvent) {
-        let names: &[&str] = match rec.event {
+    fn count(&mut self, event: EventName, payload: &Payload) {
+        let names: &[&str] = match event {
             EventName::ToolCompleted => &["tool.calls", "tool.completed"],
             EventName::ToolFailed => &["tool.calls", "tool.failed"],
             EventName::ToolCancelled => &["tool.calls", "tool.cancelled"],
@@ -384,9 +537,8 @@ impl TelemetryStore {
         for n in names {
             self.add_counter(n, 1);
         }
-        if rec.event == EventName::ToolChildProcessesTerminated {
-            let n = rec
-                .payload
+        if event == EventName::ToolChildProcessesTerminated {
+            let n = payload
                 .get("terminated_process_count")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
@@ -462,11 +614,21 @@ impl TelemetryStore {
             project_id: self.project_id.clone(),
             last_seq: self.seq,
             total_events: self.total_events,
-            event_counts: self.event_counts.clone(),
+            event_counts: EventName::ALL
+                .iter()
+                .zip(&self.event_counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(e, n)| (e.as_str().to_owned(), *n))
+                .collect(),
             counters: self.counters.clone(),
             recent_events: self.recent_events.newest_first(),
             recent_errors: self.recent_errors.newest_first(),
-            recent_decisions: self.recent_decisions.newest_first(),
+            // Renders each lazy record once; the ring keeps the rendered JSON for the next one.
+            recent_decisions: self
+                .recent_decisions
+                .iter_newest_first()
+                .map(|p| p.json().clone())
+                .collect(),
             ring_overflows: BTreeMap::from([
                 ("recent_events".to_owned(), self.recent_events.overflowed()),
                 ("recent_errors".to_owned(), self.recent_errors.overflowed()),
@@ -615,6 +777,54 @@ mod tests {
         assert!(!out[0].payload.to_string().contains("CANARY-123"));
         let snap = serde_json::to_string(&s.snapshot(Instant::now())).unwrap();
         assert!(!snap.contains("CANARY-123"), "{snap}");
+    }
+
+    #[test]
+    fn kept_or_not_the_store_ends_up_the_same() {
+        let events = || {
+            vec![
+                TelemetryEvent::new(EventName::PolicyAllowed, json!({ "decision": "allow" }))
+                    .tool("fs.read"),
+                TelemetryEvent::new(
+                    EventName::ToolFailed,
+                    json!({ "reason": "x", "error": "e" }),
+                )
+                .tool("fs.read"),
+                timeout("fs.read"),
+            ]
+        };
+        let r = no_redaction();
+        let now = Instant::now();
+        let (mut a, mut b) = (
+            store(TelemetryLimits::default()),
+            store(TelemetryLimits::default()),
+        );
+        let (mut kept, mut not_kept) = (Vec::new(), Vec::new());
+        for ev in events() {
+            a.record_kept(ev, &r, now, 7, &|_| true, &mut kept);
+        }
+        for ev in events() {
+            b.record_kept(
+                ev,
+                &r,
+                now,
+                7,
+                &|e| e == EventName::ToolFailed,
+                &mut not_kept,
+            );
+        }
+        assert_eq!(a.snapshot(now), b.snapshot(now));
+        assert!(kept.iter().all(|s| s.record.is_some()));
+        let built: Vec<_> = not_kept.iter().filter_map(|s| s.record.as_ref()).collect();
+        assert_eq!(built.len(), 1);
+        assert_eq!(built[0].event, EventName::ToolFailed);
+        assert_eq!(
+            not_kept
+                .iter()
+                .map(|s| (s.seq, s.is_error))
+                .collect::<Vec<_>>(),
+            vec![(1, false), (2, true), (3, true)]
+        );
     }
 
     proptest! {

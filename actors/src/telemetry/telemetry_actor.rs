@@ -15,4 +15,4 @@ mod tests;
 
 pub use actor::{RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, WallClock};
 pub use handle::{TelemetryHandle, supervision_observer};
-pub use msg::TelemetryMsg;
+pub use msg::{EventBatch, TelemetryMsg};

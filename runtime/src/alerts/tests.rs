@@ -759,7 +759,7 @@ async fn router_delivers_a_sandbox_violation_to_webhook_and_exec() {
         conversation_id: None,
         correlation_id: Some(CorrelationId::generate()),
         tool: Some("fs.read".into()),
-        payload: json!({"path": "/etc/shadow", "reason_code": "outside_root"}),
+        payload: json!({"path": "/etc/shadow", "reason_code": "outside_root"}).into(),
     };
     assert!(router.consider(&event), "a default critical event");
 
@@ -775,7 +775,7 @@ async fn router_delivers_a_sandbox_violation_to_webhook_and_exec() {
             conversation_id: None,
             correlation_id: event.correlation_id.clone(),
             at_ms: event.at_ms,
-            payload: event.payload.clone(),
+            payload: event.payload.clone().into_value(),
             suppressed_count: 0,
         }
     );

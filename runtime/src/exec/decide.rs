@@ -1,18 +1,20 @@
 //! SPEC §4 steps 4–9 and the decision record (§5.1): evaluates the call on the policy
-//! snapshot (on the blocking pool when path resolution may touch the disk), then emits
-//! `policy.allowed|denied` and the `security.*` events the decision implies.
+//! snapshot (on the blocking pool when path resolution may touch the disk), then records the
+//! decision as a typed [`CallRecord`] and emits `policy.allowed|denied` (a lazy payload backed
+//! by that record) and the `security.*` events the decision implies.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use codeward_actors::ids::{ConversationId, CorrelationId, DecisionId};
-use codeward_actors::telemetry::{EventName, TelemetryEvent};
-use codeward_policies::{Decision, Outcome, PolicySet, RealFs, ToolRequest, evaluate};
+use codeward_actors::ids::DecisionId;
+use codeward_actors::telemetry::{EventName, LazyPayload, TelemetryEvent};
+use codeward_policies::{Decision, Outcome, PolicyError, PolicySet, RealFs, ToolRequest, evaluate};
 use serde_json::{Value, json};
 
+use super::record::{CallIdentity, CallRecord};
 use crate::catalog::CatalogEntry;
 use crate::project::ProjectRuntime;
-use crate::types::{CallSource, PolicyDecision, rfc3339_ms};
+use crate::types::{CallSource, RunMode};
 
 /// What the evaluation needs besides the arguments.
 #[derive(Clone)]
@@ -79,93 +81,77 @@ pub(crate) async fn evaluate_call(
     }
 }
 
-/// Ids of the call a decision belongs to.
-pub(crate) struct CallIdsRef<'a> {
-    pub conversation_id: Option<&'a ConversationId>,
-    pub correlation_id: &'a str,
-    pub tool_call_id: &'a str,
-    pub source: CallSource,
-}
-
-/// Builds the decision record and emits its events. Returns the record.
+/// Builds the decision record of `d` for the call `ids` and emits its events: `policy.allowed`
+/// or `policy.denied` (lazy: the record is rendered only when read), one
+/// `security.sandbox_exception_used` per exception used, and the `security.*` event a denial
+/// implies. Returns the record and the verdict.
 pub(crate) fn record(
     project: &ProjectRuntime,
-    d: &Decision,
-    ids: &CallIdsRef<'_>,
-) -> PolicyDecision {
-    let rec = describe(project, d, ids);
-    emit_decision(project, d, &rec, ids);
-    rec
+    mut d: Decision,
+    ids: &Arc<CallIdentity>,
+    kind: &'static str,
+    run_mode: RunMode,
+) -> (Arc<CallRecord>, Result<(), PolicyError>) {
+    let verdict = match (d.decision, d.error.take()) {
+        (Outcome::Allow, _) => Ok(()),
+        (Outcome::Deny, Some(e)) => Err(e),
+        (Outcome::Deny, None) => Err(PolicyError::Denied {
+            rule: "builtin:default_deny".to_owned(),
+        }),
+    };
+    let rec = Arc::new(describe(project, d, ids, kind, run_mode));
+    emit_decision(project, &rec, verdict.as_ref().err());
+    (rec, verdict)
 }
 
 /// Builds the decision record (no events).
 pub(crate) fn describe(
     project: &ProjectRuntime,
-    d: &Decision,
-    ids: &CallIdsRef<'_>,
-) -> PolicyDecision {
-    let decision_id = DecisionId::generate().to_string();
-    PolicyDecision {
-        decision_id,
-        at: rfc3339_ms(project.now_ms()),
-        project_id: project.id.to_string(),
-        conversation_id: ids.conversation_id.map(ToString::to_string),
-        correlation_id: ids.correlation_id.to_owned(),
-        tool_call_id: ids.tool_call_id.to_owned(),
-        tool: d.tool.clone(),
-        source: ids.source.as_str().to_owned(),
-        decision: match d.decision {
-            Outcome::Allow => "allow",
-            Outcome::Deny => "deny",
-        }
-        .to_owned(),
-        reason_code: d.reason_code.to_owned(),
-        rule: d.rule.as_ref().and_then(|r| serde_json::to_value(r).ok()),
-        subject: d
-            .subject
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok()),
-        exceptions_used: d.exceptions_used.clone(),
-        candidates_checked: d.candidates_checked,
-        explain: d.explain.clone(),
+    d: Decision,
+    ids: &Arc<CallIdentity>,
+    kind: &'static str,
+    run_mode: RunMode,
+) -> CallRecord {
+    CallRecord {
+        ids: ids.clone(),
+        kind,
+        run_mode,
+        decision_id: DecisionId::generate().into(),
+        at_ms: project.now_ms(),
+        decision: d,
+        completion: std::sync::OnceLock::new(),
     }
 }
 
-fn event(
-    project_ev: EventName,
-    payload: Value,
-    d: &Decision,
-    ids: &CallIdsRef<'_>,
-) -> TelemetryEvent {
-    let mut ev = TelemetryEvent::new(project_ev, payload).tool(d.tool.clone());
-    ev.conversation_id = ids.conversation_id.cloned();
-    ev.correlation_id = CorrelationId::parse(ids.correlation_id).ok();
-    ev
+/// An eager event of the decision (the `security.*` ones carry a copy of the record's JSON).
+fn event(name: EventName, payload: Value, rec: &CallRecord) -> TelemetryEvent {
+    rec.ids.json_event(name, &rec.decision.tool, payload)
 }
 
-fn emit_decision(
-    project: &ProjectRuntime,
-    d: &Decision,
-    rec: &PolicyDecision,
-    ids: &CallIdsRef<'_>,
-) {
-    let payload = serde_json::to_value(rec).unwrap_or_else(|_| json!({}));
+fn emit_decision(project: &ProjectRuntime, rec: &Arc<CallRecord>, error: Option<&PolicyError>) {
+    let d = &rec.decision;
     let name = match d.decision {
         Outcome::Allow => EventName::PolicyAllowed,
         Outcome::Deny => EventName::PolicyDenied,
     };
-    project.emit(event(name, payload.clone(), d, ids));
+    let lazy: Arc<dyn LazyPayload> = rec.clone();
+    project.emit(rec.ids.event(name, &d.tool, lazy));
+    if d.exceptions_used.is_empty() && d.decision == Outcome::Allow {
+        return;
+    }
+    // The `security.*` events embed the record: the eager JSON, redacted by the store.
+    let payload = serde_json::to_value(rec.policy_decision()).unwrap_or_else(|_| json!({}));
     for reason_code in &d.exceptions_used {
         let mut p = payload.clone();
         if let Some(o) = p.as_object_mut() {
             o.insert("reason_code".into(), json!(reason_code));
         }
-        project.emit(event(EventName::SandboxExceptionUsed, p, d, ids));
+        project.emit(event(EventName::SandboxExceptionUsed, p, rec));
     }
     if d.decision == Outcome::Allow {
         return;
     }
-    let details = d.error.as_ref().map(|e| e.details()).unwrap_or_default();
+    let details = error.map(PolicyError::details).unwrap_or_default();
     let security = match d.reason_code {
         "env_vars_not_allowed" | "invalid_env_payload" => {
             let keys = details.get("keys").cloned().unwrap_or_else(|| json!([]));
@@ -175,10 +161,10 @@ fn emit_decision(
             ))
         }
         "network_denied" | "network_protocol_denied" | "network_endpoint_denied" => {
-            Some((EventName::NetworkDenied, payload.clone()))
+            Some((EventName::NetworkDenied, payload))
         }
         "outside_root" | "invalid_path" => {
-            let mut p = payload.clone();
+            let mut p = payload;
             if let Some(o) = p.as_object_mut() {
                 let path = details
                     .get("path")
@@ -190,7 +176,7 @@ fn emit_decision(
             Some((EventName::SandboxViolation, p))
         }
         "sensitive_path_denied" => {
-            let mut p = payload.clone();
+            let mut p = payload;
             if let Some(o) = p.as_object_mut() {
                 o.insert(
                     "pattern".into(),
@@ -202,6 +188,6 @@ fn emit_decision(
         _ => None,
     };
     if let Some((name, p)) = security {
-        project.emit(event(name, p, d, ids));
+        project.emit(event(name, p, rec));
     }
 }

@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{Catalog, CatalogEntry, ToolExec};
 use crate::config::ProviderCall;
 use crate::error::Error;
-use crate::exec::decide::{self, CallIdsRef, DecideInput};
+use crate::exec::decide::{self, DecideInput};
+use crate::exec::record::CallIdentity;
 use crate::project::ProjectRuntime;
 use crate::types::{CallSource, ConversationId};
 
@@ -30,13 +31,33 @@ pub(crate) struct Invocation {
     pub entry: Arc<CatalogEntry>,
     pub catalog: Arc<Catalog>,
     pub args: Arc<Value>,
-    pub ids: CallIds,
-    pub conversation_id: Option<ConversationId>,
+    /// The call's ids and source.
+    pub call: Arc<CallIdentity>,
     pub cancel: CancellationToken,
     pub deadline: Instant,
     pub timeout_ms: u64,
-    pub source: CallSource,
+    /// `<data_dir>/tmp/<tool_call_id>` for command tools, empty otherwise.
     pub scratch_dir: PathBuf,
+}
+
+impl Invocation {
+    /// The ids in the form `codeward-tools` takes (built-ins, command env).
+    pub fn tool_ids(&self) -> CallIds {
+        CallIds {
+            project_id: self.call.project_id.to_string(),
+            conversation_id: self.call.conversation_id.as_ref().map(ToString::to_string),
+            correlation_id: self.call.correlation_id.clone(),
+            tool_call_id: self.call.tool_call_id.clone(),
+        }
+    }
+
+    pub fn conversation_id(&self) -> Option<&ConversationId> {
+        self.call.conversation_id.as_ref()
+    }
+
+    pub fn source(&self) -> CallSource {
+        self.call.source
+    }
 }
 
 /// A finished execution: the result and the processes killed after the command exited.
@@ -61,25 +82,29 @@ impl From<Error> for Failed {
 }
 
 /// Runs the tool; the generic deadline guard lives in the caller.
+///
+/// The built-in, command, asset-command and workflow arms are boxed: their futures are several
+/// KiB, and unboxed they would size every future that awaits this one (the whole call path,
+/// moved a few times per call) for the largest tool kind.
 pub(crate) async fn invoke(inv: Invocation) -> Result<Invoked, Failed> {
     match &inv.entry.exec {
-        ToolExec::Builtin => builtin(&inv).await,
+        ToolExec::Builtin => Box::pin(builtin(&inv)).await,
         ToolExec::CommandRun => {
             let args: CommandRunArgs = parse_args(&inv.args)?;
-            command_run(&inv, args, None).await
+            Box::pin(command_run(&inv, args, None)).await
         }
         ToolExec::AssetList => asset_list(&inv),
         ToolExec::AssetSearch => asset_search(&inv),
         ToolExec::AssetGet => asset_get(&inv),
-        ToolExec::AssetCommand { asset } => asset_command(&inv, asset).await,
-        ToolExec::Workflow { asset } => crate::exec::workflow::run(&inv, asset).await,
+        ToolExec::AssetCommand { asset } => Box::pin(asset_command(&inv, asset)).await,
+        ToolExec::Workflow { asset } => Box::pin(crate::exec::workflow::run(&inv, asset)).await,
         ToolExec::Provider(provider) => {
             let call = ProviderCall {
                 project: inv.project.context.clone(),
                 tool: inv.entry.spec.name.clone(),
-                conversation_id: inv.conversation_id.as_ref().map(ToString::to_string),
-                correlation_id: inv.ids.correlation_id.clone(),
-                tool_call_id: inv.ids.tool_call_id.clone(),
+                conversation_id: inv.conversation_id().map(ToString::to_string),
+                correlation_id: inv.call.correlation_id.clone(),
+                tool_call_id: inv.call.tool_call_id.clone(),
                 cancel: inv.cancel.clone(),
                 deadline: inv.deadline,
             };
@@ -147,7 +172,7 @@ async fn builtin(inv: &Invocation) -> Result<Invoked, Failed> {
             max_output_bytes: opts.tool_max_output_bytes,
             deny_multiply_linked_files: opts.deny_multiply_linked_files,
         },
-        ids: inv.ids.clone(),
+        ids: inv.tool_ids(),
         cancel: inv.cancel.clone(),
         deadline: Some(inv.deadline),
     };
@@ -238,10 +263,11 @@ async fn command_run(
     };
     let call_env: Vec<(String, String)> = args.env.unwrap_or_default().into_iter().collect();
     project.secrets.add(call_env.iter().map(|(_, v)| v.clone()));
+    let ids = inv.tool_ids();
     let env = command::build_env(&EnvInputs {
         command_path: &opts.command_path,
         scratch_dir: &scratch,
-        ids: &inv.ids,
+        ids: &ids,
         inherit: policy.env_inherit(),
         call_env: &call_env,
     });
@@ -439,7 +465,7 @@ async fn asset_command(inv: &Invocation, name: &str) -> Result<Invoked, Failed> 
         .into());
     };
     let input = DecideInput {
-        source: inv.source,
+        source: inv.source(),
         conversation_allow_tools: None,
         offered_tools: None,
         scratch_dir: Some(inv.scratch_dir.clone()),
@@ -453,14 +479,15 @@ async fn asset_command(inv: &Invocation, name: &str) -> Result<Invoked, Failed> 
     )
     .await;
     if !decision.is_allowed() {
-        let ids = CallIdsRef {
-            conversation_id: inv.conversation_id.as_ref(),
-            correlation_id: &inv.ids.correlation_id,
-            tool_call_id: &inv.ids.tool_call_id,
-            source: inv.source,
-        };
-        decide::record(&inv.project, &decision, &ids);
-        let error = decision.into_result().err().map_or(
+        let kind = runner.kind();
+        let (_, verdict) = decide::record(
+            &inv.project,
+            decision,
+            &inv.call,
+            kind,
+            crate::types::RunMode::Sync,
+        );
+        let error = verdict.err().map_or(
             Error::tool_failed("denied", "rendered command denied"),
             |error| Error::Policy { error },
         );

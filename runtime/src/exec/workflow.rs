@@ -67,8 +67,8 @@ pub(crate) async fn run(inv: &Invocation, name: &str) -> Result<Invoked, Failed>
             name: step.tool.clone(),
             args,
             meta: ToolCallMeta {
-                conversation_id: inv.conversation_id.clone(),
-                correlation_id: Some(inv.ids.correlation_id.clone()),
+                conversation_id: inv.conversation_id().cloned(),
+                correlation_id: Some(inv.call.correlation_id.clone()),
                 tool_call_id: None,
                 timeout_ms: Some(
                     u64::try_from(remaining.as_millis())

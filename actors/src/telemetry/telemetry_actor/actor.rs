@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-use super::msg::TelemetryMsg;
+use super::msg::{EventBatch, TelemetryMsg};
+use crate::ids::ProjectId;
 use crate::supervision::{ChildSpec, RestartPolicy};
 use crate::telemetry::{
-    AlertRouter, RecordedEvent, Redactor, Severity, TelemetryEvent, TelemetrySnapshot,
+    AlertRouter, EventName, RecordedEvent, Redactor, Severity, Stored, TelemetrySnapshot,
     TelemetryStore,
 };
 
@@ -132,7 +133,7 @@ impl Actor for TelemetryActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TelemetryMsg::RecordBatch { events, reply } => {
-                record_batch(&self.config, store, events);
+                record_batch(&self.config, store, &events);
                 let _ = reply.send(());
             }
             TelemetryMsg::Snapshot { reply } => {
@@ -150,18 +151,25 @@ impl Actor for TelemetryActor {
     }
 }
 
-fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: Vec<TelemetryEvent>) {
+/// Records a batch: sequences and stores it, then logs each event and hands the records the
+/// observer or the alert router want to them (only those are built as [`RecordedEvent`]s).
+fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: &EventBatch) {
+    let events = events.take();
     let now = Instant::now();
     let at_ms = (config.clock)();
-    let recorded: Vec<RecordedEvent> = {
+    let observed = config.observer.is_some();
+    let keep = |e: EventName| observed || config.router.as_ref().is_some_and(|r| r.wants(e));
+    let mut stored: Vec<Stored> = Vec::with_capacity(events.len());
+    let project_id = {
         let mut guard = lock(store);
-        events
-            .into_iter()
-            .flat_map(|ev| guard.record(ev, &config.redactor, now, at_ms))
-            .collect()
+        for ev in events {
+            guard.record_kept(ev, &config.redactor, now, at_ms, &keep, &mut stored);
+        }
+        guard.project_id().clone()
     };
-    for rec in &recorded {
-        log_event(rec);
+    for s in &stored {
+        log_event(s, &project_id);
+        let Some(rec) = &s.record else { continue };
         if let Some(observer) = &config.observer {
             observer(rec);
         }
@@ -185,22 +193,22 @@ fn snapshot(config: &TelemetryConfig, store: &SharedStore) -> TelemetrySnapshot 
 }
 
 /// Logs at target `codeward::telemetry`: errors WARN, `security.*` INFO, others DEBUG (§8.6).
-fn log_event(rec: &RecordedEvent) {
-    let sev = if rec.is_error() {
+fn log_event(s: &Stored, project: &ProjectId) {
+    let sev = if s.is_error {
         Severity::Error
     } else {
-        rec.event.severity()
+        s.event.severity()
     };
-    let name = rec.event.as_str();
+    let (name, seq) = (s.event.as_str(), s.seq);
     match sev {
         Severity::Error | Severity::Critical | Severity::Warning => {
-            tracing::warn!(target: "codeward::telemetry", event = name, seq = rec.seq, project = %rec.project_id, "event");
+            tracing::warn!(target: "codeward::telemetry", event = name, seq, project = %project, "event");
         }
         Severity::Info => {
-            tracing::info!(target: "codeward::telemetry", event = name, seq = rec.seq, project = %rec.project_id, "event");
+            tracing::info!(target: "codeward::telemetry", event = name, seq, project = %project, "event");
         }
         Severity::Debug => {
-            tracing::debug!(target: "codeward::telemetry", event = name, seq = rec.seq, project = %rec.project_id, "event");
+            tracing::debug!(target: "codeward::telemetry", event = name, seq, project = %project, "event");
         }
     }
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::msg::TelemetryMsg;
+use super::msg::{EventBatch, TelemetryMsg};
 use crate::supervision::{ChildRegistry, Handle, HandleResult};
 use crate::telemetry::{Health, TelemetryEvent, TelemetrySnapshot};
 
-/// Events handed to the actor per batch.
+/// Most events handed to the actor per batch (a batch is recorded in one handler run, so this
+/// also bounds how long the actor holds its worker thread).
 const BATCH: usize = 256;
 /// Query timeout.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +52,13 @@ impl TelemetryHandle {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             false
         }
+    }
+
+    /// Whether more than half of the ingest channel is taken: emitters that can yield (the tool
+    /// path between calls) should, so the pump and the actor get the thread before events are
+    /// dropped. Never required for correctness; `record` stays non-blocking either way.
+    pub fn backlogged(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 2
     }
 
     /// Events dropped so far (full channel or actor unavailable).
@@ -140,7 +148,7 @@ async fn pump(
             }
         }
         if !batch.is_empty() {
-            let n = batch.len() as u64;
+            let batch = EventBatch::new(batch);
             let sent = actor
                 .call(
                     |reply| TelemetryMsg::RecordBatch {
@@ -151,7 +159,9 @@ async fn pump(
                 )
                 .await;
             if sent.is_err() {
-                dropped.fetch_add(n, Ordering::Relaxed);
+                // What no actor took is lost (an actor that took the batch recorded it, or died
+                // recording it: that loss is not countable here).
+                dropped.fetch_add(batch.take().len() as u64, Ordering::Relaxed);
             }
         }
         for done in flushes {

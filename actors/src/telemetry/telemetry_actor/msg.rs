@@ -1,8 +1,45 @@
 //! `TelemetryMsg`: what the telemetry actor accepts.
 
+use std::sync::{Arc, Mutex};
+
 use ractor::RpcReplyPort;
 
 use crate::telemetry::{Health, TelemetryEvent, TelemetrySnapshot};
+
+/// A batch of events handed from the ingest pump to the actor. It is shared, not copied, between
+/// a first delivery attempt and the retry after a restart: whichever actor takes it records it.
+#[derive(Debug, Clone, Default)]
+pub struct EventBatch(Arc<Mutex<Vec<TelemetryEvent>>>);
+
+impl EventBatch {
+    /// A batch of `events`, in emit order.
+    pub fn new(events: Vec<TelemetryEvent>) -> Self {
+        Self(Arc::new(Mutex::new(events)))
+    }
+
+    /// Takes the events out (empty when another attempt took them already).
+    pub fn take(&self) -> Vec<TelemetryEvent> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Events not taken yet.
+    pub fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether every event was taken.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Messages of the telemetry actor.
 pub enum TelemetryMsg {
@@ -10,7 +47,7 @@ pub enum TelemetryMsg {
     /// so at most one batch per pump sits in the mailbox).
     RecordBatch {
         /// Events, in emit order.
-        events: Vec<TelemetryEvent>,
+        events: EventBatch,
         /// Reply port.
         reply: RpcReplyPort<()>,
     },

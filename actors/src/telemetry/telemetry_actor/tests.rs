@@ -122,12 +122,22 @@ async fn full_ingest_channel_drops_and_counts_without_waiting() {
     )
     .await;
     // No await between records: the pump cannot run, so exactly `capacity` are accepted.
-    let accepted = (0..100)
-        .filter(|_| {
-            s.handle
-                .record(TelemetryEvent::new(EventName::ToolStarted, json!({})))
-        })
-        .count();
+    assert!(!s.handle.backlogged());
+    for _ in 0..2 {
+        s.handle
+            .record(TelemetryEvent::new(EventName::ToolStarted, json!({})));
+    }
+    assert!(!s.handle.backlogged(), "half taken is not yet backlogged");
+    s.handle
+        .record(TelemetryEvent::new(EventName::ToolStarted, json!({})));
+    assert!(s.handle.backlogged());
+    let accepted = 3
+        + (0..97)
+            .filter(|_| {
+                s.handle
+                    .record(TelemetryEvent::new(EventName::ToolStarted, json!({})))
+            })
+            .count();
     assert_eq!(accepted, 4);
     assert_eq!(s.handle.dropped(), 96);
     s.handle.flush().await.unwrap();
@@ -350,10 +360,13 @@ async fn a_canary_never_reaches_rings_or_alerts() {
     .await;
     let payload =
         json!({ "error": format!("key {CANARY}"), "reason": CANARY, "nested": [{ "k": CANARY }] });
-    s.handle.record(TelemetryEvent::new(
-        EventName::SandboxViolation,
-        payload.clone(),
-    ));
+    // The envelope too: caller-given ids and tool names go through the redactor.
+    s.handle.record(
+        TelemetryEvent::new(EventName::SandboxViolation, payload.clone())
+            .correlation(crate::ids::CorrelationId::parse(&format!("c-{CANARY}")).unwrap())
+            .conversation(crate::ids::ConversationId::parse(&format!("conv-{CANARY}")).unwrap())
+            .tool(format!("t-{CANARY}")),
+    );
     s.handle
         .record(TelemetryEvent::new(EventName::PolicyDenied, payload));
     s.handle.flush().await.unwrap();
@@ -367,6 +380,18 @@ async fn a_canary_never_reaches_rings_or_alerts() {
     let snap = s.handle.snapshot().await.unwrap();
     let text = serde_json::to_string(&snap).unwrap();
     assert!(!text.contains(CANARY), "{text}");
+    assert_eq!(
+        snap.recent_events[1]
+            .correlation_id
+            .as_ref()
+            .map(|c| c.as_str()),
+        Some("c-[REDACTED]")
+    );
+    assert_eq!(snap.recent_events[1].tool.as_deref(), Some("t-[REDACTED]"));
+    assert_eq!(
+        snap.recent_events[1].conversation_id, None,
+        "a conversation id cannot hold `[REDACTED]`"
+    );
     assert_eq!(snap.recent_errors.len(), 2, "both payloads carry `error`");
     assert_eq!(snap.recent_decisions.len(), 1);
     s.sup.stop("done").await;
