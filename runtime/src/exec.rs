@@ -247,10 +247,13 @@ struct Prepared {
 
 /// Step 2 for one id: the caller's (trimmed) id, or a generated one. Returns the id, whether it
 /// was generated, and the error when the caller's id was invalid (a generated one stands in).
+/// Validates a caller id (or generates one): `normalize::call_id` / `normalize::tool_call_id`.
+type IdCheck = fn(Option<&str>, fn() -> String) -> Result<String, Error>;
+
 fn pick_id(
     given: Option<&str>,
     generate: fn() -> String,
-    check: fn(Option<&str>, fn() -> String) -> Result<String, Error>,
+    check: IdCheck,
 ) -> (String, bool, Option<Error>) {
     let blank = given.is_none_or(|s| s.trim().is_empty());
     match check(given, generate) {
