@@ -36,6 +36,6 @@ pub use store::{
     TelemetrySnapshot, TelemetryStore, no_redaction,
 };
 pub use telemetry_actor::{
-    EventBatch, RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, TelemetryHandle,
-    TelemetryMsg, WallClock, supervision_observer,
+    EventBatch, ObserveFilter, RecordObserver, SharedStore, TelemetryActor, TelemetryConfig,
+    TelemetryHandle, TelemetryMsg, WallClock, supervision_observer,
 };

@@ -376,7 +376,7 @@ impl TelemetryStore {
         out: &mut Vec<RecordedEvent>,
     ) {
         let mut stored = Vec::with_capacity(1);
-        self.record_kept(ev, redact, now, at_ms, &|_| true, &mut stored);
+        self.record_kept(ev, redact, now, at_ms, &|_, _| true, &mut stored);
         out.extend(stored.into_iter().filter_map(|s| s.record));
     }
 
@@ -390,7 +390,7 @@ impl TelemetryStore {
         redact: &Redactor,
         now: Instant,
         at_ms: i64,
-        keep: &dyn Fn(EventName) -> bool,
+        keep: &dyn Fn(EventName, bool) -> bool,
         out: &mut Vec<Stored>,
     ) {
         let TelemetryEvent {
@@ -427,6 +427,7 @@ impl TelemetryStore {
                 derived = Some(d.with_ids_redacted());
             }
         }
+        let kept = keep(event, conversation_id.is_some());
         let incoming = Incoming {
             event,
             at_ms,
@@ -435,7 +436,7 @@ impl TelemetryStore {
             tool,
             payload,
         };
-        out.push(self.store(incoming, now, keep(event)));
+        out.push(self.store(incoming, now, kept));
         if let Some(d) = derived {
             self.record_kept(d, redact, now, at_ms, keep, out);
         }
@@ -801,7 +802,7 @@ mod tests {
         );
         let (mut kept, mut not_kept) = (Vec::new(), Vec::new());
         for ev in events() {
-            a.record_kept(ev, &r, now, 7, &|_| true, &mut kept);
+            a.record_kept(ev, &r, now, 7, &|_, _| true, &mut kept);
         }
         for ev in events() {
             b.record_kept(
@@ -809,7 +810,7 @@ mod tests {
                 &r,
                 now,
                 7,
-                &|e| e == EventName::ToolFailed,
+                &|e, _| e == EventName::ToolFailed,
                 &mut not_kept,
             );
         }

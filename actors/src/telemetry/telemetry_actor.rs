@@ -13,6 +13,8 @@ mod msg;
 #[cfg(test)]
 mod tests;
 
-pub use actor::{RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, WallClock};
+pub use actor::{
+    ObserveFilter, RecordObserver, SharedStore, TelemetryActor, TelemetryConfig, WallClock,
+};
 pub use handle::{TelemetryHandle, supervision_observer};
 pub use msg::{EventBatch, TelemetryMsg};

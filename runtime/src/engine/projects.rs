@@ -340,6 +340,21 @@ impl Engine {
             .with_clock(Arc::new(move || clock_fn.now_ms()));
         tconfig.dropped = dropped;
         let journal_sink = journal.clone();
+        // The journal keeps every event except the routine successes of calls outside any
+        // conversation (allowed decisions, starts and completions of `run_tool` calls): at
+        // 100k calls/s those would cost a core of SQLite inserts for no timeline (SPEC §9.3
+        // reads events per conversation); denials, failures, security, runtime and project
+        // events are always journaled.
+        tconfig =
+            tconfig.with_observe_filter(Arc::new(|event: EventName, in_conversation: bool| {
+                in_conversation
+                    || !matches!(
+                        event,
+                        EventName::PolicyAllowed
+                            | EventName::ToolStarted
+                            | EventName::ToolCompleted
+                    )
+            }));
         tconfig = tconfig.with_observer(Arc::new(
             move |rec: &codeward_actors::telemetry::RecordedEvent| {
                 journal_sink.append_events(vec![rec.clone()]);

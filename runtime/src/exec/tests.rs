@@ -226,7 +226,7 @@ fn journal_rows_and_rings_of_lazy_events_are_redacted() {
     let now = tokio::time::Instant::now();
     let mut stored: Vec<Stored> = Vec::new();
     for ev in events {
-        store.record_kept(ev, &redact, now, 0, &|_| true, &mut stored);
+        store.record_kept(ev, &redact, now, 0, &|_, _| true, &mut stored);
     }
     assert_eq!(stored.len(), 3);
     for s in &stored {

@@ -23,6 +23,10 @@ pub type WallClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// Called for every recorded event after it is stored (the runtime's journal batcher).
 pub type RecordObserver = Arc<dyn Fn(&RecordedEvent) + Send + Sync>;
 
+/// Which events the observer wants, by name and whether the event belongs to a conversation
+/// (records are only built for wanted events).
+pub type ObserveFilter = Arc<dyn Fn(EventName, bool) -> bool + Send + Sync>;
+
 /// Configuration of a telemetry actor.
 #[derive(Clone)]
 pub struct TelemetryConfig {
@@ -34,6 +38,8 @@ pub struct TelemetryConfig {
     pub clock: WallClock,
     /// Optional observer of recorded events.
     pub observer: Option<RecordObserver>,
+    /// Restricts the observer to some events (`None` = all).
+    pub observe_filter: Option<ObserveFilter>,
     /// Shared with the handles: events dropped at the ingest channel.
     pub dropped: Arc<AtomicU64>,
 }
@@ -54,6 +60,7 @@ impl TelemetryConfig {
             router: None,
             clock: Arc::new(system_now_ms),
             observer: None,
+            observe_filter: None,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -74,6 +81,20 @@ impl TelemetryConfig {
     pub fn with_observer(mut self, observer: RecordObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// With a filter on what the observer sees.
+    pub fn with_observe_filter(mut self, filter: ObserveFilter) -> Self {
+        self.observe_filter = Some(filter);
+        self
+    }
+
+    fn observes(&self, event: EventName, in_conversation: bool) -> bool {
+        self.observer.is_some()
+            && self
+                .observe_filter
+                .as_ref()
+                .is_none_or(|f| f(event, in_conversation))
     }
 }
 
@@ -157,8 +178,9 @@ fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: &EventBat
     let events = events.take();
     let now = Instant::now();
     let at_ms = (config.clock)();
-    let observed = config.observer.is_some();
-    let keep = |e: EventName| observed || config.router.as_ref().is_some_and(|r| r.wants(e));
+    let keep = |e: EventName, in_conversation: bool| {
+        config.observes(e, in_conversation) || config.router.as_ref().is_some_and(|r| r.wants(e))
+    };
     let mut stored: Vec<Stored> = Vec::with_capacity(events.len());
     let project_id = {
         let mut guard = lock(store);
@@ -170,7 +192,9 @@ fn record_batch(config: &TelemetryConfig, store: &SharedStore, events: &EventBat
     for s in &stored {
         log_event(s, &project_id);
         let Some(rec) = &s.record else { continue };
-        if let Some(observer) = &config.observer {
+        if let Some(observer) = &config.observer
+            && config.observes(rec.event, rec.conversation_id.is_some())
+        {
             observer(rec);
         }
         if let Some(router) = &config.router {
