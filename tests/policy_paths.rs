@@ -522,3 +522,28 @@ async fn provider_tools_without_a_complete_schema_get_the_deep_scan() {
     .await;
     p.engine.shutdown().await.unwrap();
 }
+
+/// fs.read runs inline on the async workers: a FIFO with no writer (and a device) must fail at
+/// once with `not_a_regular_file`, never hang the caller or the other calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifos_and_devices_never_hang_fs_read_through_run_tool() {
+    let p = TestProject::start(ProjectOptions::default()).await;
+    for i in 0..4 {
+        let path = p.path(&format!("pipe{i}"));
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+    let reads = (0..4).map(|i| p.fails("fs.read", json!({"path": format!("pipe{i}")})));
+    for f in futures::future::join_all(reads).await {
+        assert_eq!(
+            f.error.details()["reason"],
+            "not_a_regular_file",
+            "{}",
+            f.error.to_json()
+        );
+    }
+    p.write("ok.txt", "fine");
+    p.ok("fs.read", json!({"path": "ok.txt"})).await;
+    p.engine.shutdown().await.unwrap();
+}

@@ -70,9 +70,12 @@ impl CatalogEntry {
         } else {
             None
         };
-        let touches_fs = policy
-            .as_ref()
-            .is_some_and(|p| !p.is_complete() || p.has_declared_locations());
+        // fs.read / fs.stat resolve one declared path (a few `lstat`s): evaluated inline like
+        // the tools themselves run (see `codeward_tools::INLINE_BUILTINS`).
+        let touches_fs = !codeward_tools::INLINE_BUILTINS.contains(&spec.name.as_str())
+            && policy
+                .as_ref()
+                .is_some_and(|p| !p.is_complete() || p.has_declared_locations());
         Self {
             spec,
             policy,

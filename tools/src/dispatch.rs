@@ -59,8 +59,27 @@ async fn guard<T>(ctx: &ToolContext, fut: impl Future<Output = Result<T>>) -> Re
     }
 }
 
-/// Runs the built-in tool `name` with `args` (already checked by policy and schema).
-/// `command.run` is not dispatched here: the runtime calls `command::run` for it.
+/// The built-ins whose work is a bounded handful of syscalls (a non-blocking open, one capped
+/// read, an `fstat`): they may run on the calling thread instead of the blocking pool.
+pub const INLINE_BUILTINS: &[&str] = &["fs.read", "fs.stat"];
+
+/// Runs one of [`INLINE_BUILTINS`] on the calling thread (no blocking-pool hop); `None` for any
+/// other tool. Opens are `O_NONBLOCK` and reads are capped by the output budget, so a FIFO or a
+/// huge file cannot stall the caller.
+pub fn call_builtin_inline(name: &str, ctx: &ToolContext, args: Value) -> Option<Result<Value>> {
+    let run = || -> Result<Value> {
+        ctx.check_live()?;
+        match name {
+            "fs.read" => to_value(read::read(ctx, parse(args)?)?),
+            _ => to_value(stat::stat(ctx, parse(args)?)?),
+        }
+    };
+    INLINE_BUILTINS.contains(&name).then(run)
+}
+
+/// Runs the built-in tool `name` with `args` (already checked by policy and schema):
+/// filesystem work on the blocking pool, raced against the context's cancellation token and
+/// deadline. `command.run` is not dispatched here: the runtime calls `command::run` for it.
 pub async fn call_builtin(name: &str, ctx: &ToolContext, args: Value) -> Result<Value> {
     ctx.check_live()?;
     match name {

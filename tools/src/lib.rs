@@ -12,7 +12,7 @@ pub mod search;
 mod spec;
 
 pub use context::{CallIds, ToolContext, ToolLimits};
-pub use dispatch::call_builtin;
+pub use dispatch::{INLINE_BUILTINS, call_builtin, call_builtin_inline};
 pub use error::{FailReason, Result, ToolError};
 pub use spec::{
     CommandRunArgs, CommandRunResult, Registration, RegistrationStatus, RunMode, Safety, ToolKind,

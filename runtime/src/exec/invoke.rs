@@ -176,7 +176,17 @@ async fn builtin(inv: &Invocation) -> Result<Invoked, Failed> {
         cancel: inv.cancel.clone(),
         deadline: Some(inv.deadline),
     };
-    codeward_tools::call_builtin(&inv.entry.spec.name, &ctx, (*inv.args).clone())
+    let name = &inv.entry.spec.name;
+    // fs.read / fs.stat: a bounded handful of syscalls, cheaper inline than a blocking-pool hop.
+    if let Some(r) = codeward_tools::call_builtin_inline(name, &ctx, (*inv.args).clone()) {
+        return r
+            .map(|result| Invoked {
+                result,
+                terminated: 0,
+            })
+            .map_err(|e| tool_error(e, inv.timeout_ms).into());
+    }
+    codeward_tools::call_builtin(name, &ctx, (*inv.args).clone())
         .await
         .map(|result| Invoked {
             result,
