@@ -201,28 +201,10 @@ impl CallRecord {
     fn decision_json(&self, redact: &Redactor) -> Value {
         let (d, ids) = (&self.decision, &self.ids);
         let opt = |v: Option<Value>| v.map_or(Value::Null, |v| redact(&v));
-        let mut m = Map::new();
-        m.insert("decision_id".into(), generated(&self.decision_id));
+        // The ids block is the call's own (decision id, project, tool, conversation,
+        // correlation, tool call); the decision's `tool` is the call's tool.
+        let mut m = self.ids_json(redact);
         m.insert("at".into(), Value::String(rfc3339_ms(self.at_ms)));
-        m.insert(
-            "project_id".into(),
-            supplied(redact, ids.project_id.as_str()),
-        );
-        m.insert(
-            "conversation_id".into(),
-            ids.conversation_id
-                .as_ref()
-                .map_or(Value::Null, |c| supplied(redact, c.as_str())),
-        );
-        m.insert(
-            "correlation_id".into(),
-            id(redact, &ids.correlation_id, ids.correlation_generated),
-        );
-        m.insert(
-            "tool_call_id".into(),
-            id(redact, &ids.tool_call_id, ids.tool_call_generated),
-        );
-        m.insert("tool".into(), supplied(redact, &d.tool));
         m.insert("source".into(), generated(ids.source.as_str()));
         m.insert("decision".into(), generated(outcome(d.decision)));
         m.insert("reason_code".into(), generated(d.reason_code));
