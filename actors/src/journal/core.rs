@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -62,8 +61,9 @@ pub(crate) struct JournalCore {
 }
 
 impl JournalCore {
-    /// The core over opened reader connections; spawns the event pump on the current runtime.
-    pub(crate) fn new(config: JournalConfig, readers: Vec<Connection>) -> Arc<Self> {
+    /// The core of an opened journal (readers open on first use); spawns the event pump on the
+    /// current runtime.
+    pub(crate) fn new(config: JournalConfig) -> Arc<Self> {
         let (ingest, rx) = mpsc::channel(INGEST_CAPACITY);
         let shared = Arc::new(Shared::new(
             config.path.clone(),
@@ -71,7 +71,7 @@ impl JournalCore {
             config.observer.clone(),
         ));
         let core = Arc::new(Self {
-            readers: ReaderPool::new(config.path.clone(), readers),
+            readers: ReaderPool::new(config.path.clone(), super::readers::READERS),
             config,
             shared,
             slot: Arc::new(watch::channel(WriterSlot::default()).0),

@@ -17,7 +17,7 @@ use super::report::{
 };
 use super::store::{self, CompactParams, SignalRow};
 use super::writer::{Source, WriterCmd};
-use super::{JournalConfig, JournalNotice, readers};
+use super::{JournalConfig, JournalNotice};
 use crate::conversation::ConversationEvent;
 use crate::ids::{ConversationId, ProjectId};
 use crate::telemetry::RecordedEvent;
@@ -62,17 +62,11 @@ impl JournalHandle {
     /// [`journal_child_spec`]: super::journal_child_spec
     pub async fn open(config: JournalConfig) -> Result<(JournalHandle, OpenReport)> {
         let cfg = config.clone();
-        let (opened, readers) = tokio::task::spawn_blocking(move || {
-            let opened = store::open(&cfg)?;
-            let readers = (0..readers::READERS)
-                .map(|_| store::open_reader(&cfg.path))
-                .collect::<Result<Vec<_>>>()?;
-            Ok::<_, JournalError>((opened, readers))
-        })
-        .await
-        .map_err(join_error)??;
+        let opened = tokio::task::spawn_blocking(move || store::open(&cfg))
+            .await
+            .map_err(join_error)??;
         let report = opened.report;
-        let core = JournalCore::new(config, readers);
+        let core = JournalCore::new(config);
         if report.created {
             // A journal created just now holds nothing to trim: the start-up compaction (and
             // its checkpoint fsyncs) would be pure cost; the periodic one still runs.

@@ -1,6 +1,7 @@
-//! The reader pool: two read-only connections, each used by one `spawn_blocking` task at a time
-//! (a semaphore hands out the turns), so queries never block tokio worker threads and never wait
-//! for the writer (WAL readers see the last commit). A connection lost to a panicking query is
+//! The reader pool: up to two read-only connections, each used by one `spawn_blocking` task at a
+//! time (a semaphore hands out the turns), so queries never block tokio worker threads and never
+//! wait for the writer (WAL readers see the last commit). Connections are opened on first use (a
+//! project that never reads its journal never pays for them); one lost to a panicking query is
 //! reopened on next use. Closing the pool fails later reads with `journal_unavailable{closed}`.
 
 use std::path::{Path, PathBuf};
@@ -25,12 +26,12 @@ pub(crate) struct ReaderPool {
 }
 
 impl ReaderPool {
-    /// A pool over already opened connections (one turn per connection).
-    pub(crate) fn new(path: PathBuf, conns: Vec<Connection>) -> Arc<Self> {
-        let permits = Arc::new(Semaphore::new(conns.len().max(1)));
+    /// A pool of at most `size` connections (at least one), opened as reads need them.
+    pub(crate) fn new(path: PathBuf, size: usize) -> Arc<Self> {
+        let permits = Arc::new(Semaphore::new(size.max(1)));
         Arc::new(Self {
             path,
-            conns: Mutex::new(conns),
+            conns: Mutex::new(Vec::with_capacity(size)),
             permits,
             closed: AtomicBool::new(false),
         })
