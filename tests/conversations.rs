@@ -819,7 +819,6 @@ async fn the_model_is_offered_the_exposed_tools_within_the_conversations_scope()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: conversation.llm.requested reports tool_count 0 although the model is offered tools (the runtime never sets ConversationConfig.offered_tools)"]
 async fn llm_requested_counts_the_offered_tools() {
     let (p, model, c) = recorded_conversation(None).await;
     let offered = model.requests.lock().unwrap()[0].tools.len();

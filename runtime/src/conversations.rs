@@ -19,6 +19,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use crate::catalog::CatalogEntry;
 use crate::exec::{self, ExecOpts};
 use crate::project::ProjectRuntime;
 use crate::types::{CallSource, ConversationOptions, ToolCall, ToolCallMeta};
@@ -120,19 +121,29 @@ impl ProjectToolRunner {
         self.project.get().and_then(Weak::upgrade)
     }
 
-    fn offered_names(project: &ProjectRuntime, scope: Option<&[String]>) -> Vec<ModelTool> {
+    /// Runs `f` over the tools offered to the model: listed under the current policy and the
+    /// conversation's scope, and exposed to models.
+    fn with_offered<R>(
+        project: &ProjectRuntime,
+        scope: Option<&[String]>,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Arc<CatalogEntry>>) -> R,
+    ) -> R {
         let catalog = project.catalog();
         let policy = project.policy.current();
-        catalog
-            .listed(&policy, project.os_network_enforced, scope)
-            .into_iter()
-            .filter(|e| e.spec.llm_exposed)
-            .map(|e| ModelTool {
-                name: e.spec.name.clone(),
-                description: e.spec.description.clone(),
-                input_schema: e.spec.input_schema.clone(),
-            })
-            .collect()
+        let listed = catalog.listed(&policy, project.os_network_enforced, scope);
+        f(&mut listed.into_iter().filter(|e| e.spec.llm_exposed))
+    }
+
+    fn offered_names(project: &ProjectRuntime, scope: Option<&[String]>) -> Vec<ModelTool> {
+        Self::with_offered(project, scope, |tools| {
+            tools
+                .map(|e| ModelTool {
+                    name: e.spec.name.clone(),
+                    description: e.spec.description.clone(),
+                    input_schema: e.spec.input_schema.clone(),
+                })
+                .collect()
+        })
     }
 }
 
@@ -142,6 +153,12 @@ impl ToolRunner for ProjectToolRunner {
             Some(p) => Self::offered_names(&p, self.allow_tools.as_deref()),
             None => Vec::new(),
         }
+    }
+
+    fn offered_tool_count(&self) -> usize {
+        self.project().map_or(0, |p| {
+            Self::with_offered(&p, self.allow_tools.as_deref(), |tools| tools.count())
+        })
     }
 
     fn run(&self, req: ToolRunRequest) -> BoxFuture<'static, ToolOutcome> {

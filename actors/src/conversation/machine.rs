@@ -382,7 +382,11 @@ fn continue_run(state: &mut ConversationState, cause: &Signal, fx: &mut Vec<Effe
 fn plan_step(state: &mut ConversationState, cause: &Signal, fx: &mut Vec<Effect>) {
     let max = state.config.max_turn_steps;
     let message_count = state.history.len() + usize::from(state.config.system_prompt.is_some());
-    let tool_count = state.config.offered_tools.as_ref().map_or(0, |t| t.len());
+    let tool_count = state
+        .config
+        .offered_tools
+        .as_ref()
+        .map_or(state.offered_tool_count, std::collections::BTreeSet::len);
     let model = state.config.model.clone();
     let Some(run) = state.active_run.as_mut() else {
         return;

@@ -308,6 +308,10 @@ pub struct ConversationState {
     pub late_results_discarded: u64,
     /// Type and time of the last applied signal.
     pub last_signal: Option<(SignalType, i64)>,
+    /// How many tools the runtime offers the model right now (the actor refreshes it before
+    /// each batch of inputs); `tool_count` of `conversation.llm.requested` when
+    /// `config.offered_tools` is `None`.
+    pub offered_tool_count: usize,
 }
 
 impl ConversationState {
@@ -333,6 +337,7 @@ impl ConversationState {
             overflow_count: 0,
             late_results_discarded: 0,
             last_signal: None,
+            offered_tool_count: 0,
         }
     }
 

@@ -325,6 +325,7 @@ impl Core {
         inputs: Vec<Input>,
     ) -> Result<Vec<Effect>, (StoreError, Vec<Effect>)> {
         let may_resume = inputs.iter().any(|i| self.may_resume(i));
+        self.conv.offered_tool_count = self.args.tools.offered_tool_count();
         let checkpoint = Checkpoint::begin(&mut self.conv, may_resume);
         let mut fx = Vec::new();
         for input in inputs {

@@ -158,6 +158,13 @@ pub trait ToolRunner: Send + Sync + 'static {
     /// asked once per model step.
     fn offered_tools(&self) -> Vec<ModelTool>;
 
+    /// How many tools [`offered_tools`](Self::offered_tools) would return; asked before each
+    /// batch of inputs (for `tool_count` of `conversation.llm.requested`), so implementations
+    /// should count without building the list.
+    fn offered_tool_count(&self) -> usize {
+        self.offered_tools().len()
+    }
+
     /// Runs one call through the execution path. Must honour `req.cancel` and call
     /// `req.on_started` when the executor starts it. Never panics: every failure is a
     /// [`ToolOutcome::Failed`] (the actor still turns a panic into `tool_failed{panic}`).
