@@ -5,6 +5,7 @@
 mod assets;
 mod conversations; // §11, §12.2
 mod errors; // §2.3
+mod escapes; // §4, §5.4-5.6, §6, §7.2 (escape attempts through run_tool)
 mod network_env; // §5.6, §5.7
 mod policy_paths; // §5.2, §5.4, §5.5
 mod quotas_timeouts; // §4 steps 10-12, §6.3, §8.4

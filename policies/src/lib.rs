@@ -35,8 +35,8 @@ pub use options::{
     RawPolicyOptions,
 };
 pub use paths::{
-    Access, Area, CheckedPath, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, MAX_SYMLINK_HOPS,
-    normalize_lexically,
+    Access, Area, COMMAND_DEVICES, CheckedPath, MAX_COMPONENT_BYTES, MAX_PATH_BYTES,
+    MAX_SYMLINK_HOPS, normalize_lexically,
 };
 pub use policy_set::{PolicyContext, PolicySet};
 pub use request::{ArgKind, CallSource, MAX_SCHEMA_ERRORS, ToolPolicy, ToolRequest};

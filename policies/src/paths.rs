@@ -54,6 +54,15 @@ pub enum Access {
     Write,
 }
 
+/// Device nodes every command may read and write (the OS sandbox grants the same, SPEC §6.2).
+pub const COMMAND_DEVICES: [&str; 5] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
 /// The allowed area a checked path lies in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "area")]
@@ -62,7 +71,8 @@ pub enum Area {
     Root,
     /// Inside this call's scratch dir (command tools).
     Scratch,
-    /// Inside a `command_read_paths` entry (read only, command tools).
+    /// Inside a `command_read_paths` entry (read only, command tools), or one of the
+    /// [`COMMAND_DEVICES`] (read and write, command tools).
     ReadPath,
     /// Admitted by an `outside_root_allowlist` entry.
     Exception {
@@ -340,6 +350,12 @@ impl PolicySet {
             && access == Access::Read
             && self.opts.command_read_paths.iter().any(|r| under(p, r))
         {
+            return Some(Area::ReadPath);
+        }
+        // The device nodes every command gets read+write on at the OS layer (SPEC §6.2), exact
+        // paths only: `cmd > /dev/null`, `head -c 16 /dev/urandom` are legitimate work and were
+        // refused `outside_root` at the argument layer.
+        if command && COMMAND_DEVICES.iter().any(|d| p == Path::new(d)) {
             return Some(Area::ReadPath);
         }
         self.outside

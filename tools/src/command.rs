@@ -640,7 +640,7 @@ mod linux {
         let _ = tokio::time::timeout(KILL_GRACE, rest).await;
         let (out, err) = (out.unwrap_or_default(), err.unwrap_or_default());
         let (out_share, err_share) =
-            output::split_budget(req.max_output_bytes, out.total(), err.total());
+            output::split_budget(req.max_output_bytes, out.json_cost(), err.json_cost());
         let (stdout, stdout_truncated, out_omitted) = out.render(out_share);
         let (stderr, stderr_truncated, err_omitted) = err.render(err_share);
         let ws = msg.and_then(|m| m.wait_status);

@@ -11,11 +11,13 @@ mod locate;
 pub mod mv;
 pub mod read;
 pub mod stat;
+mod tree;
 pub mod write;
 
 pub(crate) use beneath::fstat;
 pub use beneath::{RootDir, force_walk_fallback};
 pub(crate) use locate::{Located, is_reserved, locate};
+pub(crate) use tree::real_dir;
 
 /// `utf8` or `base64`, for content read or written.
 #[derive(

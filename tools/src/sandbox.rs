@@ -211,14 +211,8 @@ pub fn default_read_paths() -> Vec<PathBuf> {
     .collect()
 }
 
-/// Device nodes every command may read and write.
-pub const DEV_PATHS: [&str; 5] = [
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-];
+/// Device nodes every command may read and write (the same list the argument layer admits).
+pub const DEV_PATHS: [&str; 5] = codeward_policies::COMMAND_DEVICES;
 
 /// The known limits every probe reports.
 const KNOWN_LIMITS: [&str; 4] = [

@@ -192,17 +192,20 @@ impl Sink for Collect {
 pub fn search(ctx: &ToolContext, args: SearchArgs) -> Result<SearchResult> {
     let loc = locate(ctx, &args.path, Access::Read)?;
     // The start itself must open beneath its base (a symlink out of the root fails here).
-    loc.open(libc::O_PATH, 0).map_err(|e| loc.err(&e))?;
+    let start = loc.open(libc::O_PATH, 0).map_err(|e| loc.err(&e))?;
     // The walk reads directories by path; every file it yields is then opened beneath the
     // base fd, so a directory swapped for a symlink mid-walk cannot lead outside.
     let (walk_root, base_prefix, strict) = if loc.display.starts_with('/') {
         (PathBuf::from(&loc.display), PathBuf::from("/"), true)
     } else {
-        (
-            ctx.root.path().join(&loc.rel),
-            ctx.root.path().to_path_buf(),
-            false,
-        )
+        // Walk from where the start really is (its fd), not the name given: through an in-root
+        // link (`link → .codeward`) the walk's paths would not name the state dir, and its
+        // reserved-dir filter and the sensitive patterns would not recognise what they read.
+        let real = crate::fs::real_dir(start.as_fd()).map_err(|e| loc.err(&e))?;
+        if !real.starts_with(ctx.root.path()) {
+            return Err(ToolError::Escaped { path: loc.display });
+        }
+        (real, ctx.root.path().to_path_buf(), false)
     };
     let bad =
         |e: &dyn std::fmt::Display| ToolError::failed(FailReason::InvalidArgument, e.to_string());

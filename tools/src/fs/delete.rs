@@ -46,6 +46,9 @@ pub fn delete(ctx: &ToolContext, args: DeleteArgs) -> Result<DeleteResult> {
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     let mut removed = 0u64;
     if is_dir && args.recursive {
+        // Removing the tree removes what is beneath it: the state dir and sensitive files
+        // (which `fs.delete` refuses one by one) must not go with it.
+        super::tree::check_whole(ctx, dir.as_fd(), &name, &st, &loc.display)?;
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let sub = openat(dir.as_fd(), &name, flags, 0).map_err(|e| loc.err(&e))?;
         remove_tree(sub.as_fd(), &mut removed, 0).map_err(|e| loc.err(&e))?;

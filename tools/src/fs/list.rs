@@ -77,7 +77,6 @@ pub struct ListResult {
 struct Walk<'a> {
     ctx: &'a ToolContext,
     /// Absolute path of the listed directory's base, to spot reserved dirs.
-    abs_base: std::path::PathBuf,
     entries: Vec<ListEntry>,
     max: usize,
     budget: usize,
@@ -133,14 +132,11 @@ pub fn list(ctx: &ToolContext, args: ListArgs) -> Result<ListResult> {
         .max_depth
         .unwrap_or(if args.recursive { 16 } else { 1 })
         .clamp(1, 16);
-    let abs_base = if loc.display.starts_with('/') {
-        std::path::PathBuf::from("/")
-    } else {
-        ctx.root.path().to_path_buf()
-    };
+    // Reserved dirs and gitignore matching go by where the directory really is (its fd), not
+    // by the name given: `fs.list link` with `link → .codeward` must not show the state dir.
+    let abs_dir = super::real_dir(fd.as_fd()).map_err(|e| loc.err(&e))?;
     let mut walk = Walk {
         ctx,
-        abs_base,
         entries: Vec::new(),
         max: args.max_entries.clamp(1, 10_000) as usize,
         budget: ctx.limits.output_budget(),
@@ -154,7 +150,7 @@ pub fn list(ctx: &ToolContext, args: ListArgs) -> Result<ListResult> {
     } else {
         loc.display.clone()
     };
-    visit(fd.as_fd(), &prefix, depth, &mut walk).map_err(|e| loc.err(&e))?;
+    visit(fd.as_fd(), &prefix, &abs_dir, depth, &mut walk).map_err(|e| loc.err(&e))?;
     Ok(ListResult {
         entries: walk.entries,
         truncated: walk.truncated,
@@ -164,20 +160,20 @@ pub fn list(ctx: &ToolContext, args: ListArgs) -> Result<ListResult> {
 fn visit(
     dir: BorrowedFd<'_>,
     prefix: &str,
+    abs_dir: &Path,
     depth: u32,
     walk: &mut Walk<'_>,
 ) -> std::io::Result<()> {
     let pushed = match &mut walk.ignores {
         Some(stack) => {
-            let here = walk.abs_base.join(prefix);
-            let g = load_gitignore(dir, &here);
+            let g = load_gitignore(dir, abs_dir);
             let some = g.is_some();
             stack.extend(g);
             some
         }
         None => false,
     };
-    let r = visit_entries(dir, prefix, depth, walk);
+    let r = visit_entries(dir, prefix, abs_dir, depth, walk);
     if pushed && let Some(stack) = &mut walk.ignores {
         stack.pop();
     }
@@ -187,6 +183,7 @@ fn visit(
 fn visit_entries(
     dir: BorrowedFd<'_>,
     prefix: &str,
+    abs_dir: &Path,
     depth: u32,
     walk: &mut Walk<'_>,
 ) -> std::io::Result<()> {
@@ -206,7 +203,7 @@ fn visit_entries(
         } else {
             format!("{prefix}/{shown}")
         };
-        let abs = walk.abs_base.join(&path);
+        let abs = abs_dir.join(&name);
         if super::is_reserved(walk.ctx, &abs) {
             continue;
         }
@@ -232,7 +229,7 @@ fn visit_entries(
         if is_dir && depth > 1 {
             let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
             if let Ok(sub) = openat(dir, Path::new(&name), flags, 0) {
-                visit(sub.as_fd(), &path, depth - 1, walk)?;
+                visit(sub.as_fd(), &path, &abs, depth - 1, walk)?;
             }
         }
     }

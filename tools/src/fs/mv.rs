@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::beneath::{fstat, openat, renameat, unlinkat};
+use super::beneath::{fstat, lstatat, openat, renameat, unlinkat};
 use super::locate;
 use crate::policy::Access;
 use crate::{FailReason, Result, ToolContext, ToolError};
@@ -48,6 +48,10 @@ pub fn move_path(ctx: &ToolContext, args: MoveArgs) -> Result<MoveResult> {
     let (sp, sn) = src.split()?;
     let (dp, dn) = dst.split()?;
     let sdir = src.open_parent(&sp, false)?;
+    // A directory carries everything beneath it: the state dir, sensitive files (SPEC §5.4
+    // step 7, §5.5) must not leave under a new name.
+    let sst = lstatat(sdir.as_fd(), &sn).map_err(|e| src.err(&e))?;
+    super::tree::check_whole(ctx, sdir.as_fd(), &sn, &sst, &src.display)?;
     let ddir = dst.open_parent(&dp, args.create_parents)?;
     match renameat(sdir.as_fd(), &sn, ddir.as_fd(), &dn, !args.overwrite) {
         Ok(()) => {}
