@@ -357,7 +357,7 @@ async fn a_directory_swapped_for_a_symlink_in_a_tight_loop_leaks_nothing() {
     let (mut ok_reads, mut denied) = (0u32, 0u32);
     for i in 0..ROUNDS {
         let (name, args) = match i % 8 {
-            0 | 1 | 2 => ("fs.read", json!({"path": "d/secret.txt"})),
+            0..=2 => ("fs.read", json!({"path": "d/secret.txt"})),
             3 => ("fs.list", json!({"path": "d"})),
             4 => (
                 "fs.search",
@@ -925,5 +925,102 @@ async fn sensitive_paths_are_refused_for_writes_moves_and_links() {
     assert_eq!(read(&p.path(".env")), format!("KEY={CANARY}\n"));
     assert!(p.path(".ssh/id_ed25519").exists() && !p.path(".ssh/authorized_keys").exists());
     loot.assert_clean(&p, None, CANARY).await;
+    p.engine.shutdown().await.unwrap();
+}
+
+/// Regression: `RESOLVE_BENEATH` keeps a swapped-in link inside the root, but not out of the
+/// state dir or a sensitive directory inside it; opens that follow a link are now re-checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_for_a_link_to_the_state_dir_or_ssh_leaks_nothing() {
+    const ROUNDS: usize = 600;
+    let p = TestProject::start(ProjectOptions::default()).await;
+    p.write(".ssh/known", CANARY);
+    p.write("ssh-ish/known", "inside");
+    symlink(".ssh", p.path("ssh-alt")).unwrap();
+    p.write("state-ish/journal.sqlite", "inside");
+    symlink(".codeward/state", p.path("state-alt")).unwrap();
+    let state = p.path(".codeward/state");
+    let state_names = || {
+        let mut v: Vec<_> = std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps: Vec<_> = [("ssh-ish", "ssh-alt"), ("state-ish", "state-alt")]
+        .into_iter()
+        .map(|(a, b)| {
+            let (stop, a, b) = (stop.clone(), p.path(a), p.path(b));
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) && n < 10_000_000 {
+                    exchange(&a, &b);
+                    n += 1;
+                }
+                if n % 2 == 1 {
+                    exchange(&a, &b);
+                }
+                n
+            })
+        })
+        .collect();
+    let before = state_names();
+    let mut loot = Loot::default();
+    let mut wrong = Vec::new();
+    for i in 0..ROUNDS {
+        let (name, args) = match i % 6 {
+            0 => ("fs.read", json!({"path": "ssh-ish/known"})),
+            1 => (
+                "fs.read",
+                json!({"path": "state-ish/journal.sqlite", "encoding": "base64"}),
+            ),
+            2 => (
+                "fs.search",
+                json!({"pattern": ".", "path": "ssh-ish", "include_hidden": true}),
+            ),
+            3 => ("fs.list", json!({"path": "state-ish"})),
+            4 => (
+                "fs.write",
+                json!({"path": "ssh-ish/planted", "content": "x"}),
+            ),
+            _ => (
+                "fs.write",
+                json!({"path": "state-ish/planted", "content": "x"}),
+            ),
+        };
+        let r = p.run(name, args).await;
+        if let Ok(ok) = &r {
+            let text = ok.result.to_string();
+            if name == "fs.read"
+                && ok.result["content"] != "inside"
+                && ok.result["content"] != "aW5zaWRl"
+            {
+                wrong.push(text.clone());
+            }
+            if name == "fs.list" && text.contains("journal.sqlite-") {
+                wrong.push(text);
+            }
+        }
+        loot.take(&r);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in swaps {
+        assert!(s.join().unwrap() > 0);
+    }
+    assert_eq!(loot.leaks(CANARY), 0, "the canary in .ssh leaked");
+    assert_eq!(
+        wrong,
+        Vec::<String>::new(),
+        "a read landed in .ssh or the state dir"
+    );
+    assert!(!p.path(".ssh/planted").exists(), "a write landed in .ssh");
+    assert!(
+        !state.join("planted").exists(),
+        "a write landed in the state dir"
+    );
+    assert!(before.iter().all(|n| state_names().contains(n)));
     p.engine.shutdown().await.unwrap();
 }

@@ -40,13 +40,23 @@ pub enum Encoding {
     Base64,
 }
 
-/// Opens `rel` beneath `root` (used by `fs.search` for each file the walk yields).
-pub(crate) fn open_in(
-    root: &RootDir,
+/// Opens `rel` beneath the project root (used by `fs.search` for each file the walk yields);
+/// through a symlink, only if it lands in an allowed place (`locate::lands_safely`).
+pub(crate) fn open_in_checked(
+    ctx: &crate::ToolContext,
     rel: &std::path::Path,
     flags: libc::c_int,
 ) -> std::io::Result<std::os::fd::OwnedFd> {
-    beneath::open_beneath(std::os::fd::AsFd::as_fd(root), rel, flags, 0)
+    let root = &ctx.root;
+    let (fd, followed) =
+        beneath::open_beneath_tracked(std::os::fd::AsFd::as_fd(&**root), rel, flags, 0)?;
+    if followed {
+        let real = locate::fd_path(std::os::fd::AsFd::as_fd(&fd))?;
+        if !locate::lands_safely(&ctx.policy, root.path(), &real) {
+            return Err(std::io::Error::from_raw_os_error(libc::EXDEV));
+        }
+    }
+    Ok(fd)
 }
 
 /// Opens absolute `rel` (relative to `/`) with no symlink followed anywhere.

@@ -284,6 +284,17 @@ pub fn search(ctx: &ToolContext, args: SearchArgs) -> Result<SearchResult> {
             continue;
         }
         let Some(matcher) = &matcher else {
+            // The walk lists directories by path: a directory swapped for a link mid-walk
+            // would show names from wherever it points. Only names that open beneath the base
+            // (and land in an allowed place) are reported.
+            let fd = if strict {
+                crate::fs::open_strict(rel, libc::O_PATH)
+            } else {
+                crate::fs::open_in_checked(ctx, rel, libc::O_PATH)
+            };
+            if fd.is_err() {
+                continue;
+            }
             if out.files.len() >= collect.max || !collect.take(display.len() + 4) {
                 out.truncated = true;
                 break;
@@ -294,7 +305,7 @@ pub fn search(ctx: &ToolContext, args: SearchArgs) -> Result<SearchResult> {
         let fd = if strict {
             crate::fs::open_strict(rel, libc::O_RDONLY | libc::O_NONBLOCK)
         } else {
-            crate::fs::open_in(&ctx.root, rel, libc::O_RDONLY | libc::O_NONBLOCK)
+            crate::fs::open_in_checked(ctx, rel, libc::O_RDONLY | libc::O_NONBLOCK)
         };
         let Ok(fd) = fd else { continue };
         let Ok(st) = fstat(fd.as_fd()) else { continue };

@@ -222,7 +222,12 @@ async fn output_keeps_head_and_tail_within_budget() {
     let total: u64 = (1..=100_000u64)
         .map(|n| n.to_string().len() as u64 + 1)
         .sum();
-    assert_eq!(out.omitted_bytes, total - 1000);
+    // The budget counts serialized bytes (each `\n` is two), marker included.
+    let marker = format!("\n[... {} bytes omitted ...]\n", out.omitted_bytes);
+    let kept = (out.stdout.len() - marker.len()) as u64;
+    assert_eq!(out.omitted_bytes, total - kept);
+    let json = serde_json::to_string(&out.stdout).expect("serializes");
+    assert!(json.len() <= 1000 + 2, "{} serialized bytes", json.len());
 }
 
 #[tokio::test]

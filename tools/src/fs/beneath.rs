@@ -19,6 +19,7 @@ struct OpenHow {
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
 /// 0 = not probed, 1 = openat2 works, 2 = use the walk.
@@ -80,12 +81,16 @@ pub(crate) fn cstr(path: &Path) -> io::Result<CString> {
 /// Opens `rel` beneath `dir`; `rel` empty means `dir` itself. Symlinks are followed only while
 /// they stay beneath `dir` (an escape is `EXDEV`); magic links never. With the fallback walk no
 /// symlink is followed at all (`ELOOP`/`ENOTDIR`).
-pub(crate) fn open_beneath(
+///
+/// Every symlink is refused first (`RESOLVE_NO_SYMLINKS`); only on `ELOOP` is the open redone
+/// following those beneath `dir`, and the flag says so: the caller then checks where the fd
+/// really is, since a link can lead somewhere beneath `dir` the policy never judged.
+pub(crate) fn open_beneath_tracked(
     dir: BorrowedFd<'_>,
     rel: &Path,
     flags: libc::c_int,
     mode: libc::mode_t,
-) -> io::Result<OwnedFd> {
+) -> io::Result<(OwnedFd, bool)> {
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -94,17 +99,32 @@ pub(crate) fn open_beneath(
     if rel.is_absolute() {
         return Err(io::Error::from_raw_os_error(libc::EXDEV));
     }
+    match open_beneath_how(dir, rel, flags, mode, RESOLVE_NO_SYMLINKS) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            open_beneath_how(dir, rel, flags, mode, 0).map(|(fd, _)| (fd, true))
+        }
+        other => other,
+    }
+}
+
+fn open_beneath_how(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+    extra: u64,
+) -> io::Result<(OwnedFd, bool)> {
     let flags = with_common_flags(flags);
     if OPENAT2.load(Ordering::Relaxed) != 2 {
-        match openat2(dir, rel, flags, mode) {
+        match openat2(dir, rel, flags, mode, extra).map(|fd| (fd, false)) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS)) => {
                 OPENAT2.store(2, Ordering::Relaxed);
             }
             // EAGAIN: a concurrent rename made the kernel give up (RESOLVE_BENEATH); retry once
             // then walk.
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                if let Ok(fd) = openat2(dir, rel, flags, mode) {
-                    return Ok(fd);
+                if let Ok(fd) = openat2(dir, rel, flags, mode, extra) {
+                    return Ok((fd, false));
                 }
             }
             other => {
@@ -113,7 +133,7 @@ pub(crate) fn open_beneath(
             }
         }
     }
-    walk(dir, rel, flags, mode)
+    walk(dir, rel, flags, mode).map(|fd| (fd, false))
 }
 
 fn openat2(
@@ -121,6 +141,7 @@ fn openat2(
     rel: &Path,
     flags: libc::c_int,
     mode: libc::mode_t,
+    extra: u64,
 ) -> io::Result<OwnedFd> {
     let c = cstr(rel)?;
     let how = OpenHow {
@@ -130,7 +151,7 @@ fn openat2(
         } else {
             0
         },
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | extra,
     };
     // SAFETY: `c` is NUL-terminated, `how` is a properly laid out `open_how` whose size we pass;
     // the kernel does not keep either pointer.

@@ -24,6 +24,32 @@ pub(crate) struct Located {
     strict: bool,
     /// What results show: relative to the root, or absolute outside it.
     pub(crate) display: String,
+    /// Inside the root: the policy to re-check against when the kernel followed a symlink
+    /// (see [`Located::open`]).
+    guard: Option<Arc<crate::policy::PolicySet>>,
+}
+
+/// Where an fd opened beneath the root through a symlink really landed is still allowed: inside
+/// the root, not in the state dir or the scratch base, not a sensitive path (SPEC §5.4 step 7,
+/// §5.5). The policy judged the path when the call was checked; a directory swapped for a link
+/// to `.codeward/state` or `.ssh` afterwards stays beneath the root, so `RESOLVE_BENEATH` alone
+/// lets it through.
+pub(crate) fn lands_safely(policy: &crate::policy::PolicySet, root: &Path, real: &Path) -> bool {
+    let Ok(rel) = real.strip_prefix(root) else {
+        return false;
+    };
+    let pc = policy.context();
+    let reserved = [&pc.state_dir, &pc.scratch_base]
+        .into_iter()
+        .flatten()
+        .any(|d| real.starts_with(d));
+    !reserved && policy.sensitive_match(rel).is_none()
+}
+
+/// The path the kernel gives for `fd` (`/proc/self/fd/N`).
+pub(crate) fn fd_path(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn slash() -> io::Result<Arc<RootDir>> {
@@ -109,6 +135,7 @@ pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Loc
             rel,
             strict: false,
             display: display_rel(rel_lex),
+            guard: Some(ctx.policy.clone()),
         });
     }
     let checked = ctx.policy.check_path(raw, access, None, None, &RealFs)?;
@@ -119,6 +146,7 @@ pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Loc
             rel: rel.to_path_buf(),
             strict: false,
             display: display_rel(rel),
+            guard: Some(ctx.policy.clone()),
         });
     }
     // INVARIANT: `resolved` is absolute and free of symlinks as of the check; the strict walk
@@ -132,6 +160,7 @@ pub(crate) fn locate(ctx: &ToolContext, raw: &str, access: Access) -> Result<Loc
         rel,
         strict: true,
         display: resolved.to_string_lossy().into_owned(),
+        guard: None,
     })
 }
 
@@ -143,15 +172,31 @@ impl Located {
 
     /// Opens the path itself.
     pub(crate) fn open(&self, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-        self.open_rel(&self.rel, flags, mode)
+        self.open_rel(&self.rel, flags, mode, None)
     }
 
-    fn open_rel(&self, rel: &Path, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    /// Opens `rel` beneath the base. When the kernel followed a symlink on the way, where the fd
+    /// really is (joined with `then`, the name about to be acted on in it) must still be an
+    /// allowed place ([`lands_safely`]); otherwise the open fails `EXDEV` (`outside_root`).
+    fn open_rel(
+        &self,
+        rel: &Path,
+        flags: libc::c_int,
+        mode: libc::mode_t,
+        then: Option<&Path>,
+    ) -> io::Result<OwnedFd> {
         if self.strict {
-            beneath::force_walk_open(self.base.as_fd(), rel, flags, mode)
-        } else {
-            beneath::open_beneath(self.base.as_fd(), rel, flags, mode)
+            return beneath::force_walk_open(self.base.as_fd(), rel, flags, mode);
         }
+        let (fd, followed) = beneath::open_beneath_tracked(self.base.as_fd(), rel, flags, mode)?;
+        if followed && let Some(policy) = &self.guard {
+            let real = fd_path(fd.as_fd())?;
+            let real = then.map_or_else(|| real.clone(), |n| real.join(n));
+            if !lands_safely(policy, self.base.path(), &real) {
+                return Err(io::Error::from_raw_os_error(libc::EXDEV));
+            }
+        }
+        Ok(fd)
     }
 
     /// The final component and the directory holding it, for operations that act on a name
@@ -178,14 +223,18 @@ impl Located {
     /// missing directories beneath the base when `create` is set.
     pub(crate) fn open_parent(&self, parent: &Path, create: bool) -> Result<OwnedFd> {
         let flags = libc::O_PATH | libc::O_DIRECTORY;
-        match self.open_rel(parent, flags, 0) {
+        let name = self.split().ok().map(|(_, n)| n);
+        let then = name.as_deref();
+        match self.open_rel(parent, flags, 0, then) {
             Ok(fd) => Ok(fd),
             Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => {
                 let mut cur = PathBuf::new();
-                let mut fd = self.open_rel(&cur, flags, 0).map_err(|e| self.err(&e))?;
+                let mut fd = self
+                    .open_rel(&cur, flags, 0, None)
+                    .map_err(|e| self.err(&e))?;
                 for c in parent.components() {
                     cur.push(c);
-                    fd = match self.open_rel(&cur, flags, 0) {
+                    fd = match self.open_rel(&cur, flags, 0, None) {
                         Ok(fd) => fd,
                         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                             let name = Path::new(c.as_os_str());
@@ -194,12 +243,16 @@ impl Located {
                                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                                 Err(e) => return Err(self.err(&e)),
                             }
-                            self.open_rel(&cur, flags, 0).map_err(|e| self.err(&e))?
+                            self.open_rel(&cur, flags, 0, None)
+                                .map_err(|e| self.err(&e))?
                         }
                         Err(e) => return Err(self.err(&e)),
                     };
                 }
-                Ok(fd)
+                drop(fd);
+                // Once more as a whole, so the final name is judged where it really lands.
+                self.open_rel(parent, flags, 0, then)
+                    .map_err(|e| self.err(&e))
             }
             Err(e) => Err(self.err(&e)),
         }
