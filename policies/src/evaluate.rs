@@ -50,6 +50,7 @@ fn deny_decision(
     exceptions: Vec<String>,
 ) -> Decision {
     let code = d.error.code();
+    d.error = d.error.redacted();
     d.detail = redact_str(&d.detail).into_owned();
     if let Some(n) = d.subject.as_mut().and_then(|s| s.normalized.as_mut()) {
         *n = short(&redact_str(n), 256);

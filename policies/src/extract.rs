@@ -202,6 +202,9 @@ static MARKER: LazyLock<Option<Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+/// Characters at which a POSIX shell ends a word even without blanks around them.
+const SHELL_OPERATORS: &[char] = &[';', '&', '|', '<', '>', '(', ')', '`'];
+
 fn escape_ptr(out: &mut String, seg: &str) {
     for c in seg.chars() {
         match c {
@@ -441,6 +444,14 @@ impl Walker {
             .unwrap_or_else(|_| s.split_whitespace().map(str::to_owned).collect());
         for w in &words {
             self.command_word(w)?;
+            // The shell also splits at its operators, blank or not: `cat<../x`, `a;cat ../x`,
+            // `cd ..&&cat x`, `$(cat<../x)`. Each piece is a word too (quoting is gone by now,
+            // so a quoted operator splits as well: stricter, never looser).
+            if w.contains(SHELL_OPERATORS) {
+                for piece in w.split(SHELL_OPERATORS).filter(|p| !p.is_empty()) {
+                    self.command_word(piece)?;
+                }
+            }
         }
         Ok(())
     }

