@@ -457,12 +457,24 @@ impl Walker {
     }
 
     /// One argv element / shell word: split at the first `=`, classify each piece.
+    ///
+    /// Beyond SPEC §5.2's path-like tokens, a bare word (`cat id_rsa`, `cat file_link`) is a
+    /// path candidate too: joined to the cwd it cannot leave the root lexically, but it can
+    /// name a sensitive file or a symlink out — and the OS layer cannot carve sensitive files
+    /// out of the readable root (§6.2 known limits), so this layer must. Options (`-x`) are
+    /// not. A word the kernel could not open as a path (NUL, >4096 bytes or a >255-byte
+    /// component: a long commit message) is no path candidate: no false `invalid_path`.
     fn command_word(&mut self, w: &str) -> Result<(), PolicyError> {
-        let pieces: [Option<&str>; 2] = match w.split_once('=') {
-            Some((a, b)) => [Some(a), Some(b)],
-            None => [Some(w), None],
+        let pieces: [Option<&str>; 3] = match w.split_once('=') {
+            // the whole word too: `cat a=../x` opens `a=../x`
+            Some((a, b)) => [Some(a), Some(b), Some(w)],
+            None => [Some(w), None, None],
         };
-        for p in pieces.into_iter().flatten() {
+        for p in pieces
+            .into_iter()
+            .flatten()
+            .filter(|p| crate::paths::precheck(p).is_ok())
+        {
             if let Some(kind) = url_like(p) {
                 match kind {
                     UrlLike::File(path) => self.push(CandKind::Path(Access::Read), &path, true)?,
@@ -475,6 +487,8 @@ impl Walker {
                     }
                 }
             } else if p.contains('/') || p.starts_with('.') || p.starts_with('~') {
+                self.push(CandKind::Path(Access::Read), p, true)?;
+            } else if !p.is_empty() && !p.starts_with('-') {
                 self.push(CandKind::Path(Access::Read), p, true)?;
             }
         }
@@ -533,6 +547,15 @@ impl Walker {
                 )
         }) {
             if tok.contains("://") {
+                continue;
+            }
+            // `file:/etc/passwd` (no `//`) is a file URL too.
+            if tok
+                .get(..5)
+                .is_some_and(|h| h.eq_ignore_ascii_case("file:"))
+                && let Some(UrlLike::File(p)) = url_like(tok)
+            {
+                self.push(CandKind::Path(Access::Write), &p, false)?;
                 continue;
             }
             if tok.starts_with("//") {

