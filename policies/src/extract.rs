@@ -487,8 +487,10 @@ impl Walker {
                     }
                 }
             } else if p.contains('/') || p.starts_with('.') || p.starts_with('~') {
+                // path-like (SPEC §5.2)
                 self.push(CandKind::Path(Access::Read), p, true)?;
             } else if !p.is_empty() && !p.starts_with('-') {
+                // bare word (see above)
                 self.push(CandKind::Path(Access::Read), p, true)?;
             }
         }
