@@ -1863,3 +1863,36 @@ fn bare_command_words() {
     ];
     run_table("bare words", &set, &tool, &fs, &rows);
 }
+
+/// The root as given may be a symlink to the canonical root: both are "inside", and `..`
+/// through it is judged where the kernel lands.
+#[test]
+fn given_root_through_a_symlink() {
+    let (_dir, base) = real_fs();
+    std::os::unix::fs::symlink(base.join("root"), base.join("link_root")).unwrap();
+    let mut c = ctx(&base);
+    c.given_root = base.join("link_root");
+    let set = PolicySet::compile(&opts(json!({})), c).unwrap();
+    let b = base.display();
+    let cases = [
+        (format!("{b}/link_root/src/main.rs"), "allowed"),
+        (format!("{b}/link_root/new.txt"), "allowed"),
+        (
+            format!("{b}/link_root/../outside/secret.txt"),
+            "outside_root",
+        ),
+        (format!("{b}/link_root/link_out/secret.txt"), "outside_root"),
+        (format!("{b}/link_root/.env"), "sensitive_path_denied"),
+        (
+            format!("{b}/link_root/.codeward/state/x"),
+            "sensitive_path_denied",
+        ),
+    ];
+    for (raw, want) in cases {
+        let got = match set.check_path(&raw, Access::Write, None, None, &RealFs) {
+            Ok(_) => "allowed",
+            Err(e) => e.code(),
+        };
+        assert_eq!(got, want, "{raw}");
+    }
+}
