@@ -223,6 +223,23 @@ impl PolicyError {
     }
 
     /// Sets the JSON pointer on variants that carry a location.
+    /// The same error with secrets in its user-derived text (paths, hosts) redacted (SPEC
+    /// §5.9: error messages and decision records never carry a secret).
+    pub(crate) fn redacted(mut self) -> Self {
+        let red = |s: &mut String| {
+            if let std::borrow::Cow::Owned(r) = crate::secrets::redact_str(s) {
+                *s = r;
+            }
+        };
+        match &mut self {
+            Self::OutsideRoot { path, .. } | Self::SensitivePathDenied { path, .. } => red(path),
+            Self::NetworkEndpointDenied { host, .. } => red(host),
+            Self::EnvVarsNotAllowed { keys } => keys.iter_mut().for_each(red),
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn with_location(mut self, loc: &str) -> Self {
         match &mut self {
             Self::NetworkProtocolDenied { location, .. } | Self::OutsideRoot { location, .. } => {

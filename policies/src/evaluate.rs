@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::decision::{Decision, MatchedRule, Outcome, RuleLayer, Subject, SubjectKind, short};
 use crate::env::{check_env_payload, is_always_denied};
 use crate::error::{EndpointDetail, PolicyError};
-use crate::extract::{CandKind, Candidate, extract};
+use crate::extract::{CandKind, Candidate, extract, nests_deeper_than};
 use crate::paths::PathPass;
 use crate::policy_set::PolicySet;
 use crate::request::ToolRequest;
@@ -50,6 +50,7 @@ fn deny_decision(
     exceptions: Vec<String>,
 ) -> Decision {
     let code = d.error.code();
+    d.error = d.error.redacted();
     d.detail = redact_str(&d.detail).into_owned();
     if let Some(n) = d.subject.as_mut().and_then(|s| s.normalized.as_mut()) {
         *n = short(&redact_str(n), 256);
@@ -211,6 +212,10 @@ fn network_deny(c: &Candidate, e: PolicyError, set: &PolicySet) -> Deny {
     }
 }
 
+/// Nesting beyond which arguments are refused before schema validation: serde_json's own
+/// parse limit, so only values built in Rust can reach it.
+const MAX_ARG_NESTING: usize = 128;
+
 /// Evaluates one call against the policy: SPEC §4 steps 4–9, strictest wins, default deny.
 ///
 /// Path candidates are resolved through `resolver` (blocking I/O with [`crate::RealFs`]: run
@@ -228,6 +233,20 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
             value: String::new(),
             subject: Some(tool_subject(tool.name())),
             detail: "has arguments that are not an object".to_owned(),
+        };
+        return deny_decision(req, d, 0, Vec::new());
+    }
+    // Bounded before anything recurses into the arguments (parsed JSON never gets here).
+    if nests_deeper_than(req.args, MAX_ARG_NESTING) {
+        let d = Deny {
+            error: PolicyError::InvalidToolCall {
+                reason: "argument_too_complex".to_owned(),
+            },
+            layer: RuleLayer::Builtin,
+            key: "builtin:argument_limits".to_owned(),
+            value: "10000 candidates, 4 MiB, depth 64, 4 nested JSON decodes".to_owned(),
+            subject: Some(tool_subject(tool.name())),
+            detail: "has arguments beyond the scan limits".to_owned(),
         };
         return deny_decision(req, d, 0, Vec::new());
     }

@@ -125,14 +125,9 @@ pub fn key_words(key: &str) -> Vec<String> {
     words
 }
 
-/// The location kind a key gives, from its words (the last located word decides:
-/// `source_url` is a URL, `url_path` a path). Env keys: `env`, `environment`, `env_vars`.
-fn classify_key(key: &str) -> Option<Loc> {
-    let lower = key.to_ascii_lowercase();
-    if matches!(lower.as_str(), "env" | "environment" | "env_vars") {
-        return Some(Loc::Env);
-    }
-    key_words(key).iter().rev().find_map(|w| {
+/// The location kind of one word list: the last located word decides.
+fn classify_words(words: &[String]) -> Option<Loc> {
+    words.iter().rev().find_map(|w| {
         if NET_WORDS.contains(&w.as_str()) {
             Some(Loc::Net)
         } else if PATH_WORDS.contains(&w.as_str()) {
@@ -143,12 +138,72 @@ fn classify_key(key: &str) -> Option<Loc> {
     })
 }
 
+/// Splits on `_ - .` and whitespace only (no camelCase), lowercased: `FiLePaTh` → `filepath`.
+fn separator_words(key: &str) -> Vec<String> {
+    key.split(|c: char| matches!(c, '_' | '-' | '.') || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Like [`key_words`], but an uppercase run followed by a lowercase letter starts a new word
+/// before its last capital (`URLPath` → `url`, `path`; `PDFFile` → `pdf`, `file`).
+fn acronym_words(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if matches!(c, '_' | '-' | '.') || c.is_whitespace() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
+        let next = chars.get(i + 1).copied();
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+            });
+        if boundary && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// The location kind a key gives, from its words (the last located word decides:
+/// `source_url` is a URL, `url_path` a path). Env keys: `env`, `environment`, `env_vars`.
+///
+/// The camelCase split of SPEC §5.2 decides when it finds a located word; otherwise two more
+/// splits are tried so odd casings cannot hide a location (an attacker-written asset schema
+/// picks its keys): acronym runs (`URLPath`) and separators only (`FiLePaTh`, `FILEPATH`).
+/// Whole words only, so `security`, `profile`, `ghost`, `curl_opts` still match nothing.
+fn classify_key(key: &str) -> Option<Loc> {
+    let lower = key.to_ascii_lowercase();
+    if matches!(lower.as_str(), "env" | "environment" | "env_vars") {
+        return Some(Loc::Env);
+    }
+    classify_words(&key_words(key))
+        .or_else(|| classify_words(&acronym_words(key)))
+        .or_else(|| classify_words(&separator_words(key)))
+}
+
 static MARKER: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
         r#"([A-Za-z0-9_.\-]+)["']?[ \t]*(?:=>|=|:)[ \t]*(?:"([^"]*)"|'([^']*)'|([^\s,;}>)"']+))"#,
     )
     .ok()
 });
+
+/// Characters at which a POSIX shell ends a word even without blanks around them.
+const SHELL_OPERATORS: &[char] = &[';', '&', '|', '<', '>', '(', ')', '`'];
 
 fn escape_ptr(out: &mut String, seg: &str) {
     for c in seg.chars() {
@@ -252,7 +307,13 @@ impl Walker {
                     let len = self.ptr.len();
                     self.ptr.push('/');
                     escape_ptr(&mut self.ptr, k);
-                    let r = self.walk(sub, child, child_loc, depth + 1, decodes);
+                    // Heuristic scan: below a path key a map's keys may be the paths
+                    // (`{"files": {"../x": "content"}}`), so they are candidates too.
+                    let r = match loc {
+                        Some(Loc::Path(a)) if self.heuristic => self.located(k, Some(a)),
+                        _ => Ok(()),
+                    };
+                    let r = r.and_then(|()| self.walk(sub, child, child_loc, depth + 1, decodes));
                     self.ptr.truncate(len);
                     r?;
                 }
@@ -300,14 +361,31 @@ impl Walker {
         decodes: usize,
     ) -> Result<(), PolicyError> {
         let decodable = loc != Some(Loc::Command) && (loc.is_some() || self.heuristic);
-        if decodable
-            && looks_like_json(s)
-            && let Ok(decoded) = serde_json::from_str::<Value>(s)
-        {
-            if decodes >= MAX_DECODES {
-                return Err(too_complex());
+        if decodable && looks_like_json(s) {
+            match serde_json::from_str::<Value>(s) {
+                Ok(decoded) => {
+                    if decodes >= MAX_DECODES {
+                        return Err(too_complex());
+                    }
+                    // The tool may use a path string as it is rather than decode it:
+                    // `{"a/../../x":0}` decodes to no string at all but, taken literally,
+                    // walks out of the root. Both readings must pass.
+                    // (A literal the kernel could not open — NUL, over-long component — is
+                    // left to the decoded reading: `["a.txt", "b.txt", …]` is no false deny.)
+                    if let Some(Loc::Path(a)) = loc
+                        && crate::paths::precheck(s).is_ok()
+                    {
+                        self.push(CandKind::Path(a), s, false)?;
+                    }
+                    return self.walk(&decoded, decl, loc, depth + 1, decodes + 1);
+                }
+                // Nested deeper than serde_json's limit (128): other decoders go further, so
+                // this is too complex (SPEC §5.2 depth 64), never a plain string.
+                Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                    return Err(too_complex());
+                }
+                Err(_) => {}
             }
-            return self.walk(&decoded, decl, loc, depth + 1, decodes + 1);
         }
         match loc {
             Some(Loc::Command) => self.command_string(s),
@@ -324,10 +402,25 @@ impl Walker {
         if let Some(kind) = url_like(s) {
             return match (kind, path_access) {
                 (UrlLike::File(p), Some(a)) => self.push(CandKind::Path(a), &p, false),
-                // In URL locations `file:` is a scheme to refuse (network_protocol_denied).
-                (UrlLike::File(_), None) | (UrlLike::Url, _) => {
-                    self.push(CandKind::Url, s.trim(), false)
+                // In URL locations `file:` is a scheme to refuse (network_protocol_denied) —
+                // but that check only runs for network-capable tools, and any tool may open
+                // a `file:` URL: its path is a candidate too.
+                (UrlLike::File(p), None) => {
+                    self.push(CandKind::Url, s.trim(), false)?;
+                    let a = if self.heuristic {
+                        Access::Write
+                    } else {
+                        Access::Read
+                    };
+                    self.push(CandKind::Path(a), &p, false)
                 }
+                // A URL-looking string in a path location is still opened as a path by the
+                // tool (`//etc/passwd` is `/etc/passwd`): check it both ways.
+                (UrlLike::Url, Some(a)) => {
+                    self.push(CandKind::Url, s.trim(), false)?;
+                    self.push(CandKind::Path(a), s, false)
+                }
+                (UrlLike::Url, None) => self.push(CandKind::Url, s.trim(), false),
             };
         }
         match path_access {
@@ -351,23 +444,53 @@ impl Walker {
             .unwrap_or_else(|_| s.split_whitespace().map(str::to_owned).collect());
         for w in &words {
             self.command_word(w)?;
+            // The shell also splits at its operators, blank or not: `cat<../x`, `a;cat ../x`,
+            // `cd ..&&cat x`, `$(cat<../x)`. Each piece is a word too (quoting is gone by now,
+            // so a quoted operator splits as well: stricter, never looser).
+            if w.contains(SHELL_OPERATORS) {
+                for piece in w.split(SHELL_OPERATORS).filter(|p| !p.is_empty()) {
+                    self.command_word(piece)?;
+                }
+            }
         }
         Ok(())
     }
 
     /// One argv element / shell word: split at the first `=`, classify each piece.
+    ///
+    /// Beyond SPEC §5.2's path-like tokens, a bare word (`cat id_rsa`, `cat file_link`) is a
+    /// path candidate too: joined to the cwd it cannot leave the root lexically, but it can
+    /// name a sensitive file or a symlink out — and the OS layer cannot carve sensitive files
+    /// out of the readable root (§6.2 known limits), so this layer must. Options (`-x`) are
+    /// not. A word the kernel could not open as a path (NUL, >4096 bytes or a >255-byte
+    /// component: a long commit message) is no path candidate: no false `invalid_path`.
     fn command_word(&mut self, w: &str) -> Result<(), PolicyError> {
-        let pieces: [Option<&str>; 2] = match w.split_once('=') {
-            Some((a, b)) => [Some(a), Some(b)],
-            None => [Some(w), None],
+        let pieces: [Option<&str>; 3] = match w.split_once('=') {
+            // the whole word too: `cat a=../x` opens `a=../x`
+            Some((a, b)) => [Some(a), Some(b), Some(w)],
+            None => [Some(w), None, None],
         };
-        for p in pieces.into_iter().flatten() {
+        for p in pieces
+            .into_iter()
+            .flatten()
+            .filter(|p| crate::paths::precheck(p).is_ok())
+        {
             if let Some(kind) = url_like(p) {
                 match kind {
                     UrlLike::File(path) => self.push(CandKind::Path(Access::Read), &path, true)?,
-                    UrlLike::Url => self.push(CandKind::Url, p, true)?,
+                    UrlLike::Url => {
+                        self.push(CandKind::Url, p, true)?;
+                        // `cat //etc/passwd`: a scheme-relative "URL" is a path to a command.
+                        if p.starts_with("//") {
+                            self.push(CandKind::Path(Access::Read), p, true)?;
+                        }
+                    }
                 }
             } else if p.contains('/') || p.starts_with('.') || p.starts_with('~') {
+                // path-like (SPEC §5.2)
+                self.push(CandKind::Path(Access::Read), p, true)?;
+            } else if !p.is_empty() && !p.starts_with('-') {
+                // bare word (see above)
                 self.push(CandKind::Path(Access::Read), p, true)?;
             }
         }
@@ -428,8 +551,22 @@ impl Walker {
             if tok.contains("://") {
                 continue;
             }
+            // `file:/etc/passwd` (no `//`) is a file URL too.
+            if tok
+                .get(..5)
+                .is_some_and(|h| h.eq_ignore_ascii_case("file:"))
+                && let Some(UrlLike::File(p)) = url_like(tok)
+            {
+                self.push(CandKind::Path(Access::Write), &p, false)?;
+                continue;
+            }
             if tok.starts_with("//") {
                 self.push(CandKind::Url, tok, false)?;
+                // Also a path (`//etc/passwd` opens `/etc/passwd`); a bare `//` (a code
+                // comment marker) is neither.
+                if tok.len() > 2 {
+                    self.push(CandKind::Path(Access::Write), tok, false)?;
+                }
             } else if tok.starts_with('/') || tok.starts_with("~/") || tok.contains("..") {
                 self.push(CandKind::Path(Access::Write), tok, false)?;
             }
@@ -507,6 +644,24 @@ fn find_urls(s: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// Whether `v` nests objects/arrays deeper than `limit` — checked without recursion, so a
+/// value built in Rust (parsed JSON stops at 128 levels) cannot overflow the stack of the
+/// schema validator or the walkers.
+pub(crate) fn nests_deeper_than(v: &Value, limit: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, d)) = stack.pop() {
+        if d > limit {
+            return true;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Extracts the ordered candidates of one call (`/args/…` JSON pointers).

@@ -595,7 +595,19 @@ impl PolicySet {
         }
         let u = url::Url::parse(&format!("http://{s}"))
             .map_err(|_| endpoint(s, EndpointDetail::InvalidHost))?;
-        let port = u.port();
+        // `Url::port` hides a port equal to the scheme default: `example.com:80` still names
+        // port 80 (and matches an `example.com:80` entry).
+        let explicit = s.rsplit_once(':').is_some_and(|(head, p)| {
+            !head.is_empty()
+                && !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (!head.contains(':') || head.ends_with(']'))
+        });
+        let port = if explicit {
+            u.port_or_known_default()
+        } else {
+            u.port()
+        };
         let (host, ip) = match u.host() {
             None => return Err(endpoint("", EndpointDetail::InvalidHost)),
             Some(url::Host::Ipv4(a)) => (a.to_string(), Some(IpAddr::V4(a))),

@@ -21,6 +21,15 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Maximum symlink hops while resolving one candidate.
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
+/// Device files commands may always read and write (SPEC §6.2 Landlock rules), exact paths.
+const COMMAND_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
 /// Component-wise containment (`base` itself or below it) by bytes, for normalized absolute
 /// paths: `/r/allowed` contains `/r/allowed/x` but not `/r/allowed_evil`.
 // INVARIANT: both paths are lexically normalized (no `.`/`..`/empty segments, no trailing
@@ -74,6 +83,9 @@ pub enum Area {
     /// Inside a `command_read_paths` entry (read only, command tools), or one of the
     /// [`COMMAND_DEVICES`] (read and write, command tools).
     ReadPath,
+    /// One of the device files every command may read and write (`/dev/null`, `/dev/zero`,
+    /// `/dev/full`, `/dev/random`, `/dev/urandom`; SPEC §6.2), command tools only.
+    Device,
     /// Admitted by an `outside_root_allowlist` entry.
     Exception {
         /// The entry's `reason_code`.
@@ -345,6 +357,10 @@ impl PolicySet {
         }
         if scratch.is_some_and(|s| under(p, s)) {
             return Some(Area::Scratch);
+        }
+        // `cmd >/dev/null` is no escape: the OS sandbox grants these to every command (§6.2).
+        if command && COMMAND_DEVICES.iter().any(|d| p == Path::new(d)) {
+            return Some(Area::Device);
         }
         if command
             && access == Access::Read

@@ -117,8 +117,10 @@ enum Family {
     Keyed,
 }
 
-/// Literal anchors (case-sensitive, so the automaton keeps its SIMD prefilter): the token
-/// prefixes as the detectors spell them, the keyword anchors in lower, Title and UPPER case.
+/// Literal anchors: the token prefixes as the detectors spell them, the keyword anchors in
+/// lower, Title and UPPER case. The automaton matches them ASCII case-insensitively (so
+/// `PassWord=` or `APIKey:` are found too); each detector's regex then decides, and the token
+/// detectors stay case-sensitive there.
 const ANCHORS: &[(&str, Family)] = &[
     ("sk-", Family::Sk),
     ("ghp_", Family::Github),
@@ -195,6 +197,7 @@ fn build_detectors() -> Option<Detectors> {
     Some(Detectors {
         anchors: AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
+            .ascii_case_insensitive(true)
             .kind(Some(AhoCorasickKind::DFA))
             .build(ANCHORS.iter().map(|(a, _)| a))
             .ok()?,
@@ -204,16 +207,24 @@ fn build_detectors() -> Option<Detectors> {
         github_pat: r(r"^github_pat_[A-Za-z0-9_]{20,}")?,
         gitlab: r(r"^glpat-[A-Za-z0-9_-]{20,}")?,
         aws: r(r"^(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}")?,
-        aws_secret: r(r#"^(?i:secret_access_key)["']?\s*[:=][^\n]{0,64}?([A-Za-z0-9/+]{40})"#)?,
+        aws_secret: r(
+            r#"^(?i:secret_access_key)(?:\\*["'])?\s*[:=][^\n]{0,64}?([A-Za-z0-9/+]{40})"#,
+        )?,
         slack: r(r"^xox[abprse]-[A-Za-z0-9-]{10,}")?,
         google: r(r"^AIza[0-9A-Za-z_-]{35}")?,
         stripe: r(r"^(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")?,
         jwt: r(r"^eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")?,
-        pk_begin: r(r"^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")?,
-        url_cred: r(r"^://[^/\s:@]*:([^/\s@]+)@")?,
+        // `… PRIVATE KEY BLOCK-----` is the armoured PGP form.
+        pk_begin: r(r"^-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")?,
+        // The password runs to the *last* `@` of the authority (WHATWG), so `p@ss@word` is
+        // redacted whole; the user name may itself hold `@`.
+        url_cred: r(r#"^://[^/?#\s:"'<>]*:([^/?#\s"'<>]+)@"#)?,
         bearer: r(r"^(?i:bearer)\s+([A-Za-z0-9._~+/=-]{8,})")?,
+        // Quotes may be backslash-escaped (JSON inside a string: `{\"password\": \"x\"}`), and
+        // an auth scheme word before the credential (`Authorization: Basic dXNl…`) is skipped
+        // so the credential itself is what gets redacted (`Bearer` has its own detector).
         keyed: r(
-            r#"^(?i:api[_-]?key|apikey|token|secret|password|passwd|authorization)(?i:[_-]?key)?["']?[ \t]*[:=][ \t]*["']?([^\s,;"']+)"#,
+            r#"^(?i:api[_-]?key|apikey|token|secret|password|passwd|authorization)(?i:[_-]?key)?(?:\\*["'])?[ \t]*[:=][ \t]*(?:\\*["'])?(?:(?i:basic|digest|negotiate|ntlm|token)[ \t]+)?([^\s,;"']+)"#,
         )?,
     })
 }
@@ -455,10 +466,14 @@ impl Redactor {
     }
 
     /// Findings in a JSON value: ≤25, de-duplicated by (kind, path), in visit order.
+    ///
+    /// Keys are scanned like values (a token used as a key is found at the key's path), and a
+    /// string holding JSON (≤4 nested decodes) is scanned inside, its findings at the string's
+    /// path. Below depth 128 nothing more is visited (see [`Redactor::redact`]).
     pub fn scan(&self, v: &Value) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut path = String::new();
-        self.scan_into(v, &mut path, &mut out);
+        self.scan_into(v, &mut path, &mut out, 0, 0);
         out
     }
 
@@ -471,21 +486,33 @@ impl Redactor {
         }
     }
 
-    fn scan_into(&self, v: &Value, path: &mut String, out: &mut Vec<Finding>) {
-        if out.len() >= MAX_FINDINGS {
+    fn scan_into(
+        &self,
+        v: &Value,
+        path: &mut String,
+        out: &mut Vec<Finding>,
+        depth: usize,
+        decodes: usize,
+    ) {
+        if out.len() >= MAX_FINDINGS || depth > MAX_REDACT_DEPTH {
             return;
         }
         match v {
             Value::String(s) => {
-                for k in self.scan_text(s) {
-                    Self::add(out, k, path);
+                // Decoded JSON is scanned instead of its text (same strings, keys seen as keys).
+                if let Some(decoded) = decode_json_string(s, decodes) {
+                    self.scan_into(&decoded, path, out, depth + 1, decodes + 1);
+                } else {
+                    for k in self.scan_text(s) {
+                        Self::add(out, k, path);
+                    }
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
                     let _ = write!(path, "[{i}]");
-                    self.scan_into(item, path, out);
+                    self.scan_into(item, path, out, depth + 1, decodes);
                     path.truncate(len);
                 }
             }
@@ -496,10 +523,13 @@ impl Redactor {
                         path.push('.');
                     }
                     path.push_str(k);
+                    for kind in self.scan_text(k) {
+                        Self::add(out, kind, path);
+                    }
                     if is_sensitive_key(k) && non_empty(item) {
                         Self::add(out, FindingKind::SensitiveKey, path);
                     } else {
-                        self.scan_into(item, path, out);
+                        self.scan_into(item, path, out, depth + 1, decodes);
                     }
                     path.truncate(len);
                 }
@@ -510,17 +540,42 @@ impl Redactor {
 
     /// A redacted copy: sensitive-key subtrees → `"[REDACTED]"`, matched spans → `[REDACTED]`,
     /// strings cut to 4 KiB plus `…[truncated]`.
+    ///
+    /// A string holding JSON (≤4 nested decodes) is redacted inside — so a sensitive key in
+    /// JSON-in-string (`"{\"cookie\": \"…\"}"`) is caught — and re-encoded when that changed
+    /// anything. Subtrees deeper than 128 levels (only values built in Rust get there; parsed
+    /// JSON stops at 128) become `"[REDACTED]"`: bounded recursion, failing closed.
     pub fn redact(&self, v: &Value) -> Value {
+        self.redact_at(v, 0, 0)
+    }
+
+    fn redact_at(&self, v: &Value, depth: usize, decodes: usize) -> Value {
+        if depth > MAX_REDACT_DEPTH {
+            return Value::String(REDACTED.to_owned());
+        }
         match v {
-            Value::String(s) => Value::String(truncate(&self.redact_str(s))),
-            Value::Array(items) => Value::Array(items.iter().map(|i| self.redact(i)).collect()),
+            Value::String(s) => {
+                if let Some(decoded) = decode_json_string(s, decodes) {
+                    let red = self.redact_at(&decoded, depth + 1, decodes + 1);
+                    if red != decoded {
+                        return Value::String(truncate(&red.to_string()));
+                    }
+                }
+                Value::String(truncate(&self.redact_str(s)))
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.redact_at(i, depth + 1, decodes))
+                    .collect(),
+            ),
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, item)| {
                         let val = if is_sensitive_key(k) && non_empty(item) {
                             Value::String(REDACTED.to_owned())
                         } else {
-                            self.redact(item)
+                            self.redact_at(item, depth + 1, decodes)
                         };
                         (self.redact_str(k).into_owned(), val)
                     })
@@ -529,6 +584,24 @@ impl Redactor {
             other => other.clone(),
         }
     }
+}
+
+/// Deepest level [`Redactor::redact`] and [`Redactor::scan`] descend to.
+pub const MAX_REDACT_DEPTH: usize = 128;
+/// Most nested JSON-in-string decodes while redacting or scanning.
+const MAX_SECRET_DECODES: usize = 4;
+
+/// The JSON value inside `s` when it looks like JSON (trimmed, starts with `{`, `[` or `"`)
+/// and parses, within the decode budget.
+fn decode_json_string(s: &str, decodes: usize) -> Option<Value> {
+    if decodes >= MAX_SECRET_DECODES
+        || !matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'[' | b'"'))
+    {
+        return None;
+    }
+    serde_json::from_str::<Value>(s)
+        .ok()
+        .filter(|v| !v.is_string() || v.as_str() != Some(s))
 }
 
 /// Cuts `s` to [`MAX_REDACTED_STRING`] bytes (char boundary) plus `…[truncated]`.
