@@ -21,15 +21,6 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Maximum symlink hops while resolving one candidate.
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
-/// Device files commands may always read and write (SPEC §6.2 Landlock rules), exact paths.
-const COMMAND_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-];
-
 /// Component-wise containment (`base` itself or below it) by bytes, for normalized absolute
 /// paths: `/r/allowed` contains `/r/allowed/x` but not `/r/allowed_evil`.
 // INVARIANT: both paths are lexically normalized (no `.`/`..`/empty segments, no trailing
@@ -80,11 +71,10 @@ pub enum Area {
     Root,
     /// Inside this call's scratch dir (command tools).
     Scratch,
-    /// Inside a `command_read_paths` entry (read only, command tools), or one of the
-    /// [`COMMAND_DEVICES`] (read and write, command tools).
+    /// Inside a `command_read_paths` entry (read only, command tools).
     ReadPath,
-    /// One of the device files every command may read and write (`/dev/null`, `/dev/zero`,
-    /// `/dev/full`, `/dev/random`, `/dev/urandom`; SPEC §6.2), command tools only.
+    /// One of the [`COMMAND_DEVICES`] every command may read and write (SPEC §6.2), command
+    /// tools only.
     Device,
     /// Admitted by an `outside_root_allowlist` entry.
     Exception {
@@ -366,12 +356,6 @@ impl PolicySet {
             && access == Access::Read
             && self.opts.command_read_paths.iter().any(|r| under(p, r))
         {
-            return Some(Area::ReadPath);
-        }
-        // The device nodes every command gets read+write on at the OS layer (SPEC §6.2), exact
-        // paths only: `cmd > /dev/null`, `head -c 16 /dev/urandom` are legitimate work and were
-        // refused `outside_root` at the argument layer.
-        if command && COMMAND_DEVICES.iter().any(|d| p == Path::new(d)) {
             return Some(Area::ReadPath);
         }
         self.outside
