@@ -9,5 +9,6 @@ mod network_env; // §5.6, §5.7
 mod policy_paths; // §5.2, §5.4, §5.5
 mod quotas_timeouts; // §4 steps 10-12, §6.3, §8.4
 mod smoke; // §2, §11
+mod spec;
 mod supervision; // §13
-mod telemetry_alerts; // §5.9, §8 // §7.3, §10
+mod telemetry_alerts; // §5.9, §8 // §7.3, §10 // §2, §3, §8, §9, §11, §13 black-box conformance

@@ -21,8 +21,8 @@ use super::ports::{ConversationMeta, ConversationStore, StoreError, ToolRunner};
 use super::subscription::{ConversationSubscription, Hub};
 use super::work::{ModelTask, ToolTask};
 use crate::conversation::{
-    ConversationConfig, ConversationDiagnostics, ConversationEvent, ConversationState, Effect, Input, ModelClient, Signal,
-    Projection, ProjectionKey, SignalType, restore, step_in_place,
+    ConversationConfig, ConversationDiagnostics, ConversationEvent, ConversationState, Effect,
+    Input, ModelClient, Projection, ProjectionKey, Signal, SignalType, restore, step_in_place,
 };
 use crate::ids::{CorrelationId, SignalId, ToolCallId};
 use crate::telemetry::{EventName, TelemetryEvent, TelemetryHandle, WallClock};
@@ -118,6 +118,21 @@ impl ConversationArgs {
     pub(crate) fn emit(&self, event: EventName, payload: Value) {
         self.telemetry.record(
             TelemetryEvent::new(event, payload).conversation(self.config.conversation_id.clone()),
+        );
+    }
+
+    /// An event of the run (or signal) correlated by `correlation_id` (SPEC §1: a user
+    /// message's correlation id flows to every event of its run).
+    pub(crate) fn emit_correlated(
+        &self,
+        event: EventName,
+        correlation_id: &CorrelationId,
+        payload: Value,
+    ) {
+        self.telemetry.record(
+            TelemetryEvent::new(event, payload)
+                .conversation(self.config.conversation_id.clone())
+                .correlation(correlation_id.clone()),
         );
     }
 }
@@ -597,8 +612,9 @@ impl Core {
     ) {
         let sig = &ev.signal;
         if let Some(waiter) = self.acks.remove(&sig.id) {
-            self.args.emit(
+            self.args.emit_correlated(
                 EventName::ConversationEventIngested,
+                &sig.correlation_id,
                 json!({
                     "event_type": sig.kind.as_str(),
                     "signal_id": sig.id,
@@ -630,8 +646,9 @@ impl Core {
             return;
         };
         match sig.kind {
-            SignalType::LlmCompleted => self.args.emit(
+            SignalType::LlmCompleted => self.args.emit_correlated(
                 EventName::LlmCompleted,
+                &sig.correlation_id,
                 json!({
                     "run_id": report.run_id, "step": report.step,
                     "model": sig.data.get("model"),
@@ -641,8 +658,9 @@ impl Core {
                     "usage": sig.data.get("usage"),
                 }),
             ),
-            SignalType::LlmFailed => self.args.emit(
+            SignalType::LlmFailed => self.args.emit_correlated(
                 EventName::LlmFailed,
+                &sig.correlation_id,
                 json!({
                     "run_id": report.run_id, "step": report.step,
                     "reason": sig.data.get("reason"),
