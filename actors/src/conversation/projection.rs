@@ -91,14 +91,17 @@ pub struct LlmContext {
 pub struct ActiveRunInfo {
     /// Run id.
     pub run_id: RunId,
-    /// Opened at.
+    /// Opened at (Unix milliseconds).
     pub opened_at_ms: i64,
+    /// Opened at (RFC 3339 UTC with milliseconds; SPEC §9.2 `opened_at`).
+    pub opened_at: String,
     /// Steps so far.
     pub step_count: u32,
 }
 
-/// `diagnostics` (SPEC §9.2, the reducer-owned fields; the actor adds `subscriber_count` and
-/// `restored`).
+/// `diagnostics` (SPEC §9.2). The reducer fills every field but `subscriber_count` and
+/// `restored`, which only the actor knows (it sets them; a conversation projected from the
+/// journal has 0 and `false`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationDiagnostics {
     /// Project.
@@ -131,12 +134,18 @@ pub struct ConversationDiagnostics {
     pub pending_subagent_count: usize,
     /// Type of the last applied signal.
     pub last_signal_type: Option<String>,
-    /// Time of the last applied signal.
+    /// Time of the last applied signal (Unix milliseconds).
     pub last_event_at_ms: Option<i64>,
+    /// Time of the last applied signal (RFC 3339; SPEC §9.2 `last_event_at`).
+    pub last_event_at: Option<String>,
     /// Overflow signals written.
     pub overflow_count: u64,
     /// Late results discarded.
     pub late_results_discarded: u64,
+    /// Live subscriptions (set by the actor).
+    pub subscriber_count: usize,
+    /// Rebuilt from a non-empty journal by this incarnation of the actor (set by the actor).
+    pub restored: bool,
 }
 
 /// `subagent_status`.
@@ -224,6 +233,7 @@ impl ConversationState {
             active_run: self.active_run.as_ref().map(|r| ActiveRunInfo {
                 run_id: r.run_id.clone(),
                 opened_at_ms: r.opened_at_ms,
+                opened_at: codeward_assets::format_rfc3339_ms(r.opened_at_ms),
                 step_count: r.step,
             }),
             run_history_count: self.run_history.len(),
@@ -237,8 +247,13 @@ impl ConversationState {
             pending_subagent_count: self.pending_subagents.len(),
             last_signal_type: self.last_signal.map(|(t, _)| t.as_str().to_owned()),
             last_event_at_ms: self.last_signal.map(|(_, at)| at),
+            last_event_at: self
+                .last_signal
+                .map(|(_, at)| codeward_assets::format_rfc3339_ms(at)),
             overflow_count: self.overflow_count,
             late_results_discarded: self.late_results_discarded,
+            subscriber_count: 0,
+            restored: false,
         }
     }
 

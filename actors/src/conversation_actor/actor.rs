@@ -21,8 +21,8 @@ use super::ports::{ConversationMeta, ConversationStore, StoreError, ToolRunner};
 use super::subscription::{ConversationSubscription, Hub};
 use super::work::{ModelTask, ToolTask};
 use crate::conversation::{
-    ConversationConfig, ConversationEvent, ConversationState, Effect, Input, ModelClient, Signal,
-    SignalType, restore, step_in_place,
+    ConversationConfig, ConversationDiagnostics, ConversationEvent, ConversationState, Effect,
+    Input, ModelClient, Projection, ProjectionKey, Signal, SignalType, restore, step_in_place,
 };
 use crate::ids::{CorrelationId, SignalId, ToolCallId};
 use crate::telemetry::{EventName, TelemetryEvent, TelemetryHandle, WallClock};
@@ -118,6 +118,21 @@ impl ConversationArgs {
     pub(crate) fn emit(&self, event: EventName, payload: Value) {
         self.telemetry.record(
             TelemetryEvent::new(event, payload).conversation(self.config.conversation_id.clone()),
+        );
+    }
+
+    /// An event of the run (or signal) correlated by `correlation_id` (SPEC §1: a user
+    /// message's correlation id flows to every event of its run).
+    pub(crate) fn emit_correlated(
+        &self,
+        event: EventName,
+        correlation_id: &CorrelationId,
+        payload: Value,
+    ) {
+        self.telemetry.record(
+            TelemetryEvent::new(event, payload)
+                .conversation(self.config.conversation_id.clone())
+                .correlation(correlation_id.clone()),
         );
     }
 }
@@ -220,7 +235,7 @@ impl Actor for ConversationActor {
                 let _ = reply.send(core.state_view());
             }
             ConversationMsg::Projection { key, reply } => {
-                let _ = reply.send(core.conv.project(key));
+                let _ = reply.send(core.projection(key));
             }
             ConversationMsg::Diagnostics { reply } => {
                 let _ = reply.send(core.diagnostics());
@@ -597,8 +612,9 @@ impl Core {
     ) {
         let sig = &ev.signal;
         if let Some(waiter) = self.acks.remove(&sig.id) {
-            self.args.emit(
+            self.args.emit_correlated(
                 EventName::ConversationEventIngested,
+                &sig.correlation_id,
                 json!({
                     "event_type": sig.kind.as_str(),
                     "signal_id": sig.id,
@@ -630,8 +646,9 @@ impl Core {
             return;
         };
         match sig.kind {
-            SignalType::LlmCompleted => self.args.emit(
+            SignalType::LlmCompleted => self.args.emit_correlated(
                 EventName::LlmCompleted,
+                &sig.correlation_id,
                 json!({
                     "run_id": report.run_id, "step": report.step,
                     "model": sig.data.get("model"),
@@ -641,8 +658,9 @@ impl Core {
                     "usage": sig.data.get("usage"),
                 }),
             ),
-            SignalType::LlmFailed => self.args.emit(
+            SignalType::LlmFailed => self.args.emit_correlated(
                 EventName::LlmFailed,
+                &sig.correlation_id,
                 json!({
                     "run_id": report.run_id, "step": report.step,
                     "reason": sig.data.get("reason"),
@@ -855,6 +873,7 @@ impl Core {
             snapshot: ConversationSnapshot::of(&self.conv, false),
             run_history: self.conv.run_history.iter().cloned().collect(),
             created_at_ms: self.args.created_at_ms,
+            created_at: codeward_assets::format_rfc3339_ms(self.args.created_at_ms),
             parent_conversation_id: self.conv.config.parent_conversation_id.clone(),
             restored: self.restored,
             config: self.conv.config.clone(),
@@ -862,11 +881,25 @@ impl Core {
         }
     }
 
+    /// The SPEC §9.2 diagnostics: the reducer's fields plus what only the actor knows.
+    fn core_diagnostics(&self) -> ConversationDiagnostics {
+        let mut d = self.conv.diagnostics();
+        d.subscriber_count = self.args.shared.hub.subscriber_count();
+        d.restored = self.restored;
+        d
+    }
+
+    /// A projection; `diagnostics` carries the actor's fields too.
+    fn projection(&self, key: ProjectionKey) -> Projection {
+        match key {
+            ProjectionKey::Diagnostics => Projection::Diagnostics(self.core_diagnostics()),
+            other => self.conv.project(other),
+        }
+    }
+
     fn diagnostics(&self) -> ConversationActorDiagnostics {
         ConversationActorDiagnostics {
-            core: self.conv.diagnostics(),
-            subscriber_count: self.args.shared.hub.subscriber_count(),
-            restored: self.restored,
+            core: self.core_diagnostics(),
             tool_tasks: self.tools.len(),
             model_in_flight: self.model.is_some(),
         }

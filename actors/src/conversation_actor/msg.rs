@@ -105,6 +105,7 @@ impl ConversationSnapshot {
             active_run: state.active_run.as_ref().map(|r| ActiveRunInfo {
                 run_id: r.run_id.clone(),
                 opened_at_ms: r.opened_at_ms,
+                opened_at: codeward_assets::format_rfc3339_ms(r.opened_at_ms),
                 step_count: r.step,
             }),
             queue_size: state.queue.len(),
@@ -125,8 +126,10 @@ pub struct ConversationStateView {
     pub snapshot: ConversationSnapshot,
     /// Closed runs (≤25, oldest first).
     pub run_history: Vec<RunSummary>,
-    /// Creation time.
+    /// Creation time (Unix milliseconds).
     pub created_at_ms: i64,
+    /// Creation time (RFC 3339 UTC with milliseconds; SPEC §2.2 `created_at`).
+    pub created_at: String,
     /// Parent, for sub-agents.
     pub parent_conversation_id: Option<ConversationId>,
     /// Rebuilt from a non-empty journal by this incarnation of the actor.
@@ -137,20 +140,25 @@ pub struct ConversationStateView {
     pub options: Value,
 }
 
-/// `conversation_diagnostics` (SPEC §9.2): the reducer's fields plus what only the actor knows.
+/// `conversation_diagnostics` (SPEC §9.2): the fields of the `diagnostics` projection
+/// (`subscriber_count` and `restored` included) plus the actor's own work counts. Derefs to
+/// the projection fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationActorDiagnostics {
-    /// The reducer-owned fields.
+    /// The SPEC §9.2 fields (shared with the `diagnostics` projection).
     #[serde(flatten)]
     pub core: ConversationDiagnostics,
-    /// Live subscriptions.
-    pub subscriber_count: usize,
-    /// Rebuilt from a non-empty journal.
-    pub restored: bool,
     /// Tool calls whose task is still running (including cancelled ones not yet returned).
     pub tool_tasks: usize,
     /// A model request is in flight or waiting for its retry delay.
     pub model_in_flight: bool,
+}
+
+impl std::ops::Deref for ConversationActorDiagnostics {
+    type Target = ConversationDiagnostics;
+    fn deref(&self) -> &ConversationDiagnostics {
+        &self.core
+    }
 }
 
 /// Messages of the conversation actor.

@@ -54,10 +54,10 @@ impl Engine {
     /// Generation, versions, counts, errors and the last reload (SPEC §9.2).
     pub async fn assets_diagnostics(&self, p: &ProjectId) -> Result<AssetsDiagnostics> {
         let project = self.project(p)?;
-        Ok(AssetsDiagnostics {
-            project_id: project.id.clone(),
-            assets: project.assets.store().diagnostics(),
-        })
+        Ok(AssetsDiagnostics::new(
+            project.id.clone(),
+            project.assets.store().diagnostics(),
+        ))
     }
 }
 
@@ -66,7 +66,20 @@ impl Engine {
 pub struct AssetsDiagnostics {
     /// The project.
     pub project_id: ProjectId,
+    /// When the serving snapshot was built (RFC 3339; SPEC §9.2 `last_loaded_at`).
+    pub last_loaded_at: String,
     /// Loaded, strict, generation, versions, counts, errors, last reload.
     #[serde(flatten)]
     pub assets: codeward_assets::AssetsDiagnostics,
+}
+
+impl AssetsDiagnostics {
+    /// The store's diagnostics of project `project_id`.
+    pub fn new(project_id: ProjectId, assets: codeward_assets::AssetsDiagnostics) -> Self {
+        Self {
+            project_id,
+            last_loaded_at: assets.loaded_at.clone(),
+            assets,
+        }
+    }
 }

@@ -361,6 +361,7 @@ impl Engine {
             },
             run_history: state.run_history.iter().cloned().collect(),
             created_at_ms: row.as_ref().map_or(0, |r| r.created_at_ms),
+            created_at: rfc3339_ms(row.as_ref().map_or(0, |r| r.created_at_ms)),
             parent_conversation_id: row.as_ref().and_then(|r| r.parent_conversation_id.clone()),
             restored: false,
             config: state.config.clone(),
@@ -415,8 +416,6 @@ impl Engine {
         let state = journaled_state(&project, c).await?;
         Ok(ConversationActorDiagnostics {
             core: state.diagnostics(),
-            subscriber_count: 0,
-            restored: false,
             tool_tasks: 0,
             model_in_flight: false,
         })
@@ -454,7 +453,7 @@ impl Engine {
                 live_first_seq = u64::MAX;
             }
             for e in t.entries {
-                entries.push(signal_entry("conversation", &e.signal, e.seq, &redactor));
+                entries.push(signal_entry("conversation", c, &e.signal, e.seq, &redactor));
             }
         }
         let journaled = project
@@ -475,7 +474,7 @@ impl Engine {
             }
         }
         for e in journaled.iter().filter(|e| e.seq < live_first_seq) {
-            entries.push(signal_entry("journal", &e.signal, e.seq, &redactor));
+            entries.push(signal_entry("journal", c, &e.signal, e.seq, &redactor));
         }
         // Telemetry: ring (live) and journal, de-duplicated by seq.
         let mut seen = std::collections::BTreeSet::new();
@@ -602,6 +601,7 @@ fn ring_entry(
 
 fn signal_entry(
     source: &str,
+    conversation: &ConversationId,
     signal: &Signal,
     seq: u64,
     redactor: &codeward_policies::secrets::Redactor,
@@ -612,7 +612,7 @@ fn signal_entry(
         seq,
         at: rfc3339_ms(signal.at_ms),
         event: signal.kind.as_str().to_owned(),
-        conversation_id: None,
+        conversation_id: Some(conversation.to_string()),
         correlation_id: Some(signal.correlation_id.to_string()),
         tool: match signal.kind {
             SignalType::ToolRequested

@@ -62,6 +62,20 @@ pub struct ProjectDiagnostics {
     pub conversations: Vec<Value>,
 }
 
+/// Ring entries as SPEC §8.3 shows them: `{seq, event, at, conversation_id, correlation_id,
+/// tool, reason, error}`, `at` in RFC 3339 (the stored `at_ms` is kept alongside).
+fn ring_json(ring: &[codeward_actors::telemetry::RingEntry]) -> Vec<Value> {
+    ring.iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("at".into(), json!(rfc3339_ms(r.at_ms)));
+            }
+            v
+        })
+        .collect()
+}
+
 pub(crate) fn os_sandbox_json() -> Value {
     let probe = codeward_tools::sandbox::probe();
     serde_json::to_value(probe).unwrap_or_else(|_| json!({ "available": probe.available }))
@@ -186,10 +200,10 @@ impl Engine {
                 .as_str()
                 .cmp(&b["conversation_id"].as_str())
         });
-        let assets = serde_json::to_value(crate::engine::assets::AssetsDiagnostics {
-            project_id: project.id.clone(),
-            assets: project.assets.store().diagnostics(),
-        })
+        let assets = serde_json::to_value(crate::engine::assets::AssetsDiagnostics::new(
+            project.id.clone(),
+            project.assets.store().diagnostics(),
+        ))
         .unwrap_or(Value::Null);
         let options = match redactor.redact(&Value::Object(opts.values())) {
             Value::Object(mut m) => {
@@ -258,8 +272,8 @@ impl Engine {
                 "last_seq": telemetry.last_seq,
                 "event_counts": telemetry.event_counts,
                 "counters": telemetry.counters,
-                "recent_events": telemetry.recent_events,
-                "recent_errors": telemetry.recent_errors,
+                "recent_events": ring_json(&telemetry.recent_events),
+                "recent_errors": ring_json(&telemetry.recent_errors),
                 "ring_overflows": telemetry.ring_overflows,
             })),
             journal: crate::engine::conversations::journal_diagnostics(&project).await,
