@@ -602,22 +602,54 @@ fn reapers_of(parent: u32) -> Vec<i32> {
 }
 
 /// Polls until `parent` has exactly one waiting reaper other than `not`; returns it.
-fn warm_reaper(parent: u32, not: Option<i32>) -> i32 {
-    let start = Instant::now();
-    loop {
-        let found: Vec<i32> = reapers_of(parent)
-            .into_iter()
-            .filter(|p| Some(*p) != not)
-            .collect();
-        if let [one] = found.as_slice() {
-            return *one;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no single warm reaper: {found:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+async fn warm_reaper(parent: u32, not: Option<i32>) -> i32 {
+    let found = settle(
+        || {
+            reapers_of(parent)
+                .into_iter()
+                .filter(|p| Some(*p) != not)
+                .collect::<Vec<i32>>()
+        },
+        |f| f.len() == 1,
+    )
+    .await;
+    match found.as_slice() {
+        [one] => *one,
+        _ => panic!("no single warm reaper: {found:?}"),
     }
+}
+
+/// Polls `probe` every 10 ms until `done` holds of its value (or a 20 s guard against a hang
+/// passes) and returns the last value: the test asserts on that value, never on the time.
+async fn settle<T>(mut probe: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let guard = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = probe();
+        if done(&v) || Instant::now() > guard {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Names in the scratch base other than warm kits.
+fn scratch_leftovers(base: &Path) -> Vec<String> {
+    std::fs::read_dir(base)
+        .expect("base")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".codeward-warm-"))
+        .collect()
+}
+
+/// Waits for the pid a command wrote (atomically, by rename) to `pid_file`.
+async fn reported_pid(pid_file: &Path) -> i32 {
+    settle(|| pid_file.exists(), |e| *e).await;
+    std::fs::read_to_string(pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid")
 }
 
 /// Where each fd of `pid` points.
@@ -641,7 +673,7 @@ async fn a_warm_reaper_serves_exactly_one_call() {
     let mut used: Vec<i32> = vec![first.stdout.trim().parse().expect("a pid")];
     for _ in 0..3 {
         // A reaper is waiting before the call, and that one runs it.
-        let warm = warm_reaper(me, used.last().copied());
+        let warm = warm_reaper(me, used.last().copied()).await;
         let out = run(fx.shell("echo $PPID")).await.expect("runs");
         let reaper: i32 = out.stdout.trim().parse().expect("a pid");
         assert_eq!(reaper, warm, "the call ran under the waiting reaper");
@@ -660,7 +692,7 @@ async fn fds_opened_after_the_warm_clone_do_not_reach_the_command() {
     let fx = Fixture::new();
     let me = std::process::id();
     run(fx.shell("true")).await.expect("runs");
-    let warm = warm_reaper(me, None);
+    let warm = warm_reaper(me, None).await;
     // An fd opened now, deliberately without close-on-exec.
     let path = fx.root().join("codeward-private");
     std::fs::write(&path, "private").expect("write");
@@ -702,15 +734,7 @@ async fn a_reaper_killed_from_outside_leaves_nothing_behind() {
         ),
         CancellationToken::new(),
     ));
-    let start = Instant::now();
-    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let reaper: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let reaper = reported_pid(&pid_file).await;
     assert_eq!(
         proc_stat(reaper).map(|s| s.0),
         Some("codeward-reaper".to_owned())
@@ -745,22 +769,21 @@ async fn every_call_gets_a_fresh_private_scratch_dir_gone_afterwards() {
         assert!(!scratch.exists(), "the scratch dir is gone after the call");
     }
     // What the calls left is removed in the background; only the next call's kit remains.
-    let start = Instant::now();
-    loop {
-        let names: Vec<String> = std::fs::read_dir(&base)
-            .expect("base")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        if names.iter().all(|n| n.starts_with(".codeward-warm-")) && names.len() <= 1 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "left in the scratch base: {names:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let names = settle(
+        || {
+            std::fs::read_dir(&base)
+                .expect("base")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<String>>()
+        },
+        |names| names.iter().all(|n| n.starts_with(".codeward-warm-")) && names.len() <= 1,
+    )
+    .await;
+    assert!(
+        names.iter().all(|n| n.starts_with(".codeward-warm-")) && names.len() <= 1,
+        "left in the scratch base: {names:?}"
+    );
 }
 
 #[tokio::test]
@@ -899,7 +922,7 @@ async fn a_warm_reaper_killed_while_waiting_is_replaced() {
     let fx = Fixture::new();
     let me = std::process::id();
     run(fx.shell("true")).await.expect("runs");
-    let warm = warm_reaper(me, None);
+    let warm = warm_reaper(me, None).await;
     // SAFETY: signalling our own unreaped child.
     unsafe { libc::kill(warm, libc::SIGKILL) };
     let start = Instant::now();
@@ -1072,20 +1095,8 @@ async fn removing_a_scratch_dir_never_follows_symlinks_the_command_planted() {
         let out = run(req).await.expect("runs");
         assert_eq!(out.stdout, "planted\n", "{}", out.stderr);
         let base = data.join("tmp");
-        let start = Instant::now();
-        loop {
-            let left: Vec<String> = std::fs::read_dir(&base)
-                .expect("base")
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with(".codeward-warm-"))
-                .collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let left = settle(|| scratch_leftovers(&base), Vec::is_empty).await;
+        assert!(left.is_empty(), "left: {left:?}");
         assert_eq!(tree_listing(outside.path()), before, "{data:?}");
     }
 }
@@ -1214,20 +1225,8 @@ async fn a_dropped_call_removes_its_scratch_only_after_the_tree_is_gone() {
         tokio::time::sleep(Duration::from_millis(30)).await;
         task.abort();
         let _ = task.await;
-        let start = Instant::now();
-        loop {
-            let left: Vec<String> = std::fs::read_dir(&base)
-                .expect("base")
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with(".codeward-warm-"))
-                .collect();
-            if left.is_empty() {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let left = settle(|| scratch_leftovers(&base), Vec::is_empty).await;
+        assert!(left.is_empty(), "left: {left:?}");
     }
     assert_eq!(
         fx.survivors_after(Duration::from_secs(5)),
@@ -1253,19 +1252,17 @@ async fn leftovers_of_an_earlier_process_with_our_pid_are_swept() {
         std::fs::write(base.join(name).join("secret"), "old call").expect("write");
     }
     run(fx.request(argv(&["true"]))).await.expect("runs");
-    let start = Instant::now();
-    loop {
-        let left: Vec<String> = old
-            .iter()
-            .filter(|n| base.join(n).exists())
-            .cloned()
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "left: {left:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let left = settle(
+        || {
+            old.iter()
+                .filter(|n| base.join(n).exists())
+                .cloned()
+                .collect::<Vec<String>>()
+        },
+        Vec::is_empty,
+    )
+    .await;
+    assert!(left.is_empty(), "left: {left:?}");
 }
 
 #[tokio::test]
@@ -1341,15 +1338,7 @@ async fn kill_the_reaper_of(fx: &Fixture, script: &str) -> Result<CommandOutput,
         )),
         CancellationToken::new(),
     ));
-    let start = Instant::now();
-    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let reaper: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let reaper = reported_pid(&pid_file).await;
     // SAFETY: signalling the reaper pid the command reported; it is our unreaped child.
     unsafe { libc::kill(reaper, libc::SIGKILL) };
     tokio::time::timeout(Duration::from_secs(10), task)
@@ -1404,15 +1393,7 @@ async fn a_dropped_call_whose_reaper_is_killed_from_outside_still_kills_the_grou
         ),
         CancellationToken::new(),
     ));
-    let start = Instant::now();
-    while !pid_file.exists() && start.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let reaper: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let reaper = reported_pid(&pid_file).await;
     // Stopped, the reaper cannot act on the drop; then it dies without reporting.
     // SAFETY: signalling the reaper pid the command reported; it is our unreaped child.
     unsafe { libc::kill(reaper, libc::SIGSTOP) };
