@@ -249,12 +249,23 @@ impl Catalog {
         scope: Option<&[String]>,
     ) -> Vec<&Arc<CatalogEntry>> {
         let mut out: Vec<&Arc<CatalogEntry>> = self
-            .entries
-            .values()
-            .filter(|e| visible(e, policy, os_network_enforced, scope))
+            .visible_entries(policy, os_network_enforced, scope)
             .collect();
         out.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         out
+    }
+
+    /// The entries of [`listed`](Self::listed) in no particular order (for counting and
+    /// membership, where sorting would be wasted).
+    pub fn visible_entries<'a: 'b, 'b>(
+        &'a self,
+        policy: &'b PolicySet,
+        os_network_enforced: bool,
+        scope: Option<&'b [String]>,
+    ) -> impl Iterator<Item = &'a Arc<CatalogEntry>> + 'b {
+        self.entries
+            .values()
+            .filter(move |e| visible(e, policy, os_network_enforced, scope))
     }
 }
 

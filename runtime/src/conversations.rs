@@ -121,8 +121,8 @@ impl ProjectToolRunner {
         self.project.get().and_then(Weak::upgrade)
     }
 
-    /// Runs `f` over the tools offered to the model: listed under the current policy and the
-    /// conversation's scope, and exposed to models.
+    /// Runs `f` over the tools offered to the model, in no particular order: visible under
+    /// the current policy and the conversation's scope, and exposed to models.
     fn with_offered<R>(
         project: &ProjectRuntime,
         scope: Option<&[String]>,
@@ -130,12 +130,14 @@ impl ProjectToolRunner {
     ) -> R {
         let catalog = project.catalog();
         let policy = project.policy.current();
-        let listed = catalog.listed(&policy, project.os_network_enforced, scope);
-        f(&mut listed.into_iter().filter(|e| e.spec.llm_exposed))
+        f(&mut catalog
+            .visible_entries(&policy, project.os_network_enforced, scope)
+            .filter(|e| e.spec.llm_exposed))
     }
 
-    fn offered_names(project: &ProjectRuntime, scope: Option<&[String]>) -> Vec<ModelTool> {
-        Self::with_offered(project, scope, |tools| {
+    /// The tools offered to the model, sorted by name (the order the model sees).
+    fn offered_specs(project: &ProjectRuntime, scope: Option<&[String]>) -> Vec<ModelTool> {
+        let mut tools: Vec<ModelTool> = Self::with_offered(project, scope, |tools| {
             tools
                 .map(|e| ModelTool {
                     name: e.spec.name.clone(),
@@ -143,14 +145,16 @@ impl ProjectToolRunner {
                     input_schema: e.spec.input_schema.clone(),
                 })
                 .collect()
-        })
+        });
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        tools
     }
 }
 
 impl ToolRunner for ProjectToolRunner {
     fn offered_tools(&self) -> Vec<ModelTool> {
         match self.project() {
-            Some(p) => Self::offered_names(&p, self.allow_tools.as_deref()),
+            Some(p) => Self::offered_specs(&p, self.allow_tools.as_deref()),
             None => Vec::new(),
         }
     }
@@ -173,10 +177,9 @@ impl ToolRunner for ProjectToolRunner {
                     duration_ms: 0,
                 };
             };
-            let offered: Vec<String> = Self::offered_names(&project, scope.as_deref())
-                .into_iter()
-                .map(|t| t.name)
-                .collect();
+            let offered: Vec<String> = Self::with_offered(&project, scope.as_deref(), |tools| {
+                tools.map(|e| e.spec.name.clone()).collect()
+            });
             let call = ToolCall {
                 name: req.name,
                 args: req.args,
