@@ -43,6 +43,18 @@ fn tool_subject(name: &str) -> Subject {
     }
 }
 
+/// The denial of arguments beyond the scan limits (depth, size, candidates, decodes).
+fn limits_deny(tool: &str, error: PolicyError) -> Deny {
+    Deny {
+        error,
+        layer: RuleLayer::Builtin,
+        key: "builtin:argument_limits".to_owned(),
+        value: "10000 candidates, 4 MiB, depth 64, 4 nested JSON decodes".to_owned(),
+        subject: Some(tool_subject(tool)),
+        detail: "has arguments beyond the scan limits".to_owned(),
+    }
+}
+
 fn deny_decision(
     req: &ToolRequest<'_>,
     mut d: Deny,
@@ -238,17 +250,10 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
     }
     // Bounded before anything recurses into the arguments (parsed JSON never gets here).
     if nests_deeper_than(req.args, MAX_ARG_NESTING) {
-        let d = Deny {
-            error: PolicyError::InvalidToolCall {
-                reason: "argument_too_complex".to_owned(),
-            },
-            layer: RuleLayer::Builtin,
-            key: "builtin:argument_limits".to_owned(),
-            value: "10000 candidates, 4 MiB, depth 64, 4 nested JSON decodes".to_owned(),
-            subject: Some(tool_subject(tool.name())),
-            detail: "has arguments beyond the scan limits".to_owned(),
+        let error = PolicyError::InvalidToolCall {
+            reason: "argument_too_complex".to_owned(),
         };
-        return deny_decision(req, d, 0, Vec::new());
+        return deny_decision(req, limits_deny(tool.name(), error), 0, Vec::new());
     }
     // Step 4: schema.
     if let Err(errors) = tool.validate(req.args) {
@@ -268,17 +273,7 @@ pub fn evaluate(set: &PolicySet, req: &ToolRequest<'_>, resolver: &dyn PathResol
     }
     let cands = match extract(tool, req.args) {
         Ok(c) => c,
-        Err(error) => {
-            let d = Deny {
-                error,
-                layer: RuleLayer::Builtin,
-                key: "builtin:argument_limits".to_owned(),
-                value: "10000 candidates, 4 MiB, depth 64, 4 nested JSON decodes".to_owned(),
-                subject: Some(tool_subject(tool.name())),
-                detail: "has arguments beyond the scan limits".to_owned(),
-            };
-            return deny_decision(req, d, 0, Vec::new());
-        }
+        Err(error) => return deny_decision(req, limits_deny(tool.name(), error), 0, Vec::new()),
     };
     let n = cands.len();
     let memo = DirMemo::new(resolver);

@@ -171,6 +171,10 @@ impl CallCtx {
     fn fail_quiet(&self, error: Error) -> ToolFailure {
         let duration_ms = self.elapsed_ms();
         self.record_span_outcome(error.code(), duration_ms);
+        self.failure(error, duration_ms)
+    }
+
+    fn failure(&self, error: Error, duration_ms: u64) -> ToolFailure {
         ToolFailure {
             project_id: self.project.id.to_string(),
             tool: self.ids.tool.clone(),
@@ -199,16 +203,7 @@ impl CallCtx {
             EventName::ToolFailed
         };
         self.project.emit(self.event(name, Value::Object(p)));
-        ToolFailure {
-            project_id: self.project.id.to_string(),
-            tool: self.ids.tool.clone(),
-            conversation_id: self.ids.conversation_id.clone(),
-            correlation_id: self.ids.correlation_id.clone(),
-            tool_call_id: self.ids.tool_call_id.clone(),
-            decision_id: self.decision_id().map(str::to_owned),
-            duration_ms,
-            error,
-        }
+        self.failure(error, duration_ms)
     }
 }
 
