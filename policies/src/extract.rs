@@ -650,15 +650,39 @@ fn find_urls(s: &str) -> Vec<&str> {
 /// value built in Rust (parsed JSON stops at 128 levels) cannot overflow the stack of the
 /// schema validator or the walkers.
 pub(crate) fn nests_deeper_than(v: &Value, limit: usize) -> bool {
-    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
-    while let Some((v, d)) = stack.pop() {
-        if d > limit {
-            return true;
+    // Only non-empty containers go on the stack: the usual flat argument object (this runs
+    // on every call) allocates nothing.
+    fn children<'a>(
+        items: impl Iterator<Item = &'a Value>,
+        d: usize,
+        limit: usize,
+        stack: &mut Vec<(&'a Value, usize)>,
+    ) -> bool {
+        for item in items {
+            if d + 1 > limit {
+                return true;
+            }
+            let nested = match item {
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(m) => !m.is_empty(),
+                _ => false,
+            };
+            if nested {
+                stack.push((item, d + 1));
+            }
         }
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
-            _ => {}
+        false
+    }
+    let mut stack: Vec<(&Value, usize)> = Vec::new();
+    let mut next = Some((v, 0));
+    while let Some((v, d)) = next.take().or_else(|| stack.pop()) {
+        let deeper = match v {
+            Value::Array(items) => children(items.iter(), d, limit, &mut stack),
+            Value::Object(map) => children(map.values(), d, limit, &mut stack),
+            _ => false,
+        };
+        if deeper {
+            return true;
         }
     }
     false
@@ -682,6 +706,45 @@ pub(crate) fn extract(tool: &ToolPolicy, args: &Value) -> Result<Vec<Candidate>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Depth of `v` counted the plain recursive way (root = 0, a scalar inside = 1 more).
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => a.iter().map(|i| depth(i) + 1).max().unwrap_or(0),
+            Value::Object(m) => m.values().map(|i| depth(i) + 1).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn nesting_limit_agrees_with_the_recursive_depth() {
+        let mut deep = serde_json::json!("leaf");
+        for i in 0..12 {
+            deep = if i % 2 == 0 {
+                serde_json::json!([1, deep, {}])
+            } else {
+                serde_json::json!({"k": deep, "e": []})
+            };
+        }
+        let values = [
+            serde_json::json!("x"),
+            serde_json::json!({}),
+            serde_json::json!([]),
+            serde_json::json!({"a": 1, "b": "c"}),
+            serde_json::json!({"a": {"b": []}}),
+            serde_json::json!([[[[]]], 1]),
+            deep,
+        ];
+        for v in &values {
+            for limit in 0..15 {
+                assert_eq!(
+                    nests_deeper_than(v, limit),
+                    depth(v) > limit,
+                    "{v} at {limit}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn key_words_split_camel_and_separators() {
