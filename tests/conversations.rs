@@ -49,6 +49,25 @@ fn types(entries: &[(u64, String, Value)]) -> Vec<&str> {
     entries.iter().map(|(_, t, _)| t.as_str()).collect()
 }
 
+/// A conversation whose model asked for one `test.gate` call that is now running (held by the
+/// gate); returns the tools, the project, the conversation and the call's correlation id.
+async fn a_pending_gate_call() -> (TestTools, TestProject, ConversationId, String) {
+    let tools = TestTools::default();
+    let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;
+    let c = p.conversation().await;
+    let msg = scripted(
+        "slow",
+        json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
+    );
+    let corr = msg.correlation_id.to_string();
+    p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
+    eventually("the slow call runs", || async {
+        (tools.in_flight() == 1).then_some(())
+    })
+    .await;
+    (tools, p, c, corr)
+}
+
 /// Receives until an entry of type `kind` satisfying `pred` arrives; returns everything seen.
 async fn recv_until(
     sub: &mut ConversationSubscription,
@@ -350,18 +369,7 @@ async fn from_seq_replays_history_then_switches_to_live_without_gap_or_duplicate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_fires_the_pending_tools_token_and_discards_its_late_result() {
-    let tools = TestTools::default();
-    let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;
-    let c = p.conversation().await;
-    let msg = scripted(
-        "slow",
-        json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
-    );
-    p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async {
-        (tools.in_flight() == 1).then_some(())
-    })
-    .await;
+    let (tools, p, c, _) = a_pending_gate_call().await;
     let pending = p.engine.conversation_state(&p.id, &c).await.unwrap();
     assert_eq!(pending.snapshot.pending_tool_calls.len(), 1);
     assert!(!pending.snapshot.settled);
@@ -637,18 +645,7 @@ async fn a_conversation_survives_a_project_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_with_a_pending_call_restores_it_as_interrupted() {
-    let tools = TestTools::default();
-    let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;
-    let c = p.conversation().await;
-    let msg = scripted(
-        "slow",
-        json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
-    );
-    p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async {
-        (tools.in_flight() == 1).then_some(())
-    })
-    .await;
+    let (tools, p, c, _) = a_pending_gate_call().await;
     p.engine
         .inject_failure(
             &p.id,
@@ -694,19 +691,7 @@ async fn a_crash_with_a_pending_call_restores_it_as_interrupted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tool_cancelled_event_carries_the_cancel_signals_correlation() {
-    let tools = TestTools::default();
-    let p = TestProject::start_with(config_with(&tools), ProjectOptions::default()).await;
-    let c = p.conversation().await;
-    let msg = scripted(
-        "slow",
-        json!({"tool_calls": [{"name": "test.gate", "args": {"n": 1}}]}),
-    );
-    let call_corr = msg.correlation_id.to_string();
-    p.engine.conversation_cast(&p.id, &c, msg).await.unwrap();
-    eventually("the slow call runs", || async {
-        (tools.in_flight() == 1).then_some(())
-    })
-    .await;
+    let (_tools, p, c, call_corr) = a_pending_gate_call().await;
     let cancel = Signal::cancel(None);
     let cancel_corr = cancel.correlation_id.to_string();
     p.engine
